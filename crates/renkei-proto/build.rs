@@ -1,0 +1,30 @@
+//! Compiles `proto/renkei/v1/*.proto` with protox, a pure-Rust protobuf compiler, so a
+//! fresh machine needs no system `protoc` (docs/decisions/0001-protobuf-without-protoc.md).
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "renkei/v1/common.proto",
+        "renkei/v1/master.proto",
+        "renkei/v1/exchange.proto",
+        "renkei/v1/hub.proto",
+        "renkei/v1/gateway.proto",
+    ];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
+    }
+    let fds = protox::compile(files, [&proto_root])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let fds_path = out.join("renkei_descriptor.bin");
+    fs::write(&fds_path, fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

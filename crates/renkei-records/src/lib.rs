@@ -1,0 +1,314 @@
+//! 情報提供等記録: the exchange records a gateway tenant or the hub keeps.
+//!
+//! A [`RecordBook`] appends [`ExchangeRecord`]s to a [`Ledger`] (durable, append-only) and
+//! keeps secondary indexes in a sled tree so records can be found by person, inquiry,
+//! permit or counterparty. The index is derived data: it is written without its own
+//! fsync and, on open, caught up from the ledger, so a crash can delay it but never make
+//! it disagree with the log.
+#![forbid(unsafe_code)]
+
+use prost::Message as _;
+use renkei_ledger::Ledger;
+use renkei_proto::v1::ExchangeRecord;
+use renkei_store::{Batch, Tree};
+
+/// Why a record operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    #[error(transparent)]
+    Ledger(#[from] renkei_ledger::LedgerError),
+    #[error("record index: {0}")]
+    Index(#[from] renkei_store::StoreError),
+    #[error("record {seq} cannot be decoded: {reason}")]
+    Decode { seq: u64, reason: String },
+}
+
+/// Filters for [`RecordBook::query`]. At most one of the key filters is used as the
+/// index; the rest are applied to the records found.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    pub unified_address_number: Option<String>,
+    pub inquiry_id: Option<String>,
+    pub permit_id: Option<String>,
+    /// Records where this agency is the counterparty, the inquirer or the provider.
+    pub agency: Option<String>,
+    pub person_ref: Option<Vec<u8>>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: usize,
+}
+
+const UPTO: &[u8] = b"~indexed-upto";
+
+#[derive(Debug, Clone)]
+pub struct RecordBook {
+    ledger: Ledger,
+    index: Tree,
+}
+
+fn key(tag: u8, value: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 10);
+    k.push(tag);
+    k.extend_from_slice(value);
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn prefix(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 2);
+    k.push(tag);
+    k.extend_from_slice(value);
+    k.push(0);
+    k
+}
+
+fn index_keys(r: &ExchangeRecord, seq: u64) -> Vec<Vec<u8>> {
+    let mut keys = Vec::with_capacity(6);
+    let mut add = |tag, v: &[u8]| {
+        if !v.is_empty() {
+            keys.push(key(tag, v, seq));
+        }
+    };
+    add(b'u', r.unified_address_number.as_bytes());
+    add(b'i', r.inquiry_id.as_bytes());
+    add(b'p', r.permit_id.as_bytes());
+    add(b'r', &r.person_ref);
+    let mut agencies = vec![
+        r.counterparty.as_str(),
+        r.inquirer.as_str(),
+        r.provider.as_str(),
+    ];
+    agencies.sort_unstable();
+    agencies.dedup();
+    for a in agencies {
+        add(b'a', a.as_bytes());
+    }
+    keys
+}
+
+impl RecordBook {
+    /// Opens the book and brings its index up to date with the ledger.
+    pub fn open(ledger: Ledger, index: Tree) -> Result<RecordBook, RecordError> {
+        let book = RecordBook { ledger, index };
+        book.catch_up()?;
+        Ok(book)
+    }
+
+    fn indexed_upto(&self) -> Result<u64, RecordError> {
+        Ok(
+            match self
+                .index
+                .get(UPTO)
+                .map_err(renkei_store::StoreError::from)?
+            {
+                Some(v) if v.len() == 8 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&v);
+                    u64::from_be_bytes(b)
+                }
+                _ => 0,
+            },
+        )
+    }
+
+    fn catch_up(&self) -> Result<(), RecordError> {
+        let from = self.indexed_upto()?;
+        let to = self.ledger.len();
+        if from >= to {
+            return Ok(());
+        }
+        tracing::info!(from, to, "catching up the record index from the log");
+        for seq in from..to {
+            let Some(bytes) = self.ledger.get(seq)? else {
+                break;
+            };
+            let r = decode(seq, &bytes)?;
+            self.index_one(&r, seq)?;
+        }
+        Ok(())
+    }
+
+    fn index_one(&self, r: &ExchangeRecord, seq: u64) -> Result<(), RecordError> {
+        let mut batch = Batch::default();
+        for k in index_keys(r, seq) {
+            batch.insert(k, &[][..]);
+        }
+        // Monotonic: concurrent appends may index out of order; never move the mark back.
+        let upto = self.indexed_upto()?.max(seq + 1);
+        batch.insert(UPTO, &upto.to_be_bytes()[..]);
+        self.index
+            .apply_batch(batch)
+            .map_err(renkei_store::StoreError::from)?;
+        Ok(())
+    }
+
+    /// Appends a record durably and indexes it. Returns the record with `sequence` set.
+    pub async fn append(&self, mut record: ExchangeRecord) -> Result<ExchangeRecord, RecordError> {
+        record.sequence = 0;
+        let seq = self.ledger.append(record.encode_to_vec()).await?;
+        self.index_one(&record, seq)?;
+        record.sequence = seq;
+        Ok(record)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.ledger.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ledger.is_empty()
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn get(&self, seq: u64) -> Result<Option<ExchangeRecord>, RecordError> {
+        match self.ledger.get(seq)? {
+            Some(b) => {
+                let mut r = decode(seq, &b)?;
+                r.sequence = seq;
+                Ok(Some(r))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records matching `q`, oldest first, at most `q.limit` (0 means 1000).
+    pub fn query(&self, q: &RecordQuery) -> Result<Vec<ExchangeRecord>, RecordError> {
+        let limit = if q.limit == 0 { 1000 } else { q.limit };
+        let in_time = |r: &ExchangeRecord| {
+            q.since_ms.is_none_or(|s| r.recorded_at_ms >= s)
+                && q.until_ms.is_none_or(|u| r.recorded_at_ms < u)
+        };
+        let matches = |r: &ExchangeRecord| {
+            in_time(r)
+                && q.unified_address_number
+                    .as_ref()
+                    .is_none_or(|u| &r.unified_address_number == u)
+                && q.inquiry_id.as_ref().is_none_or(|i| &r.inquiry_id == i)
+                && q.permit_id.as_ref().is_none_or(|p| &r.permit_id == p)
+                && q.person_ref.as_ref().is_none_or(|p| &r.person_ref == p)
+                && q.agency
+                    .as_ref()
+                    .is_none_or(|a| &r.counterparty == a || &r.inquirer == a || &r.provider == a)
+        };
+        let index_prefix = if let Some(u) = &q.unified_address_number {
+            Some(prefix(b'u', u.as_bytes()))
+        } else if let Some(i) = &q.inquiry_id {
+            Some(prefix(b'i', i.as_bytes()))
+        } else if let Some(p) = &q.permit_id {
+            Some(prefix(b'p', p.as_bytes()))
+        } else if let Some(p) = &q.person_ref {
+            Some(prefix(b'r', p))
+        } else {
+            q.agency.as_ref().map(|a| prefix(b'a', a.as_bytes()))
+        };
+        let mut out = Vec::new();
+        match index_prefix {
+            Some(p) => {
+                for item in self.index.scan_prefix(&p) {
+                    let (k, _) = item.map_err(renkei_store::StoreError::from)?;
+                    let Some(seq_bytes) = k.get(k.len().saturating_sub(8)..) else {
+                        continue;
+                    };
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(seq_bytes);
+                    if let Some(r) = self.get(u64::from_be_bytes(b))?
+                        && matches(&r) {
+                            out.push(r);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                }
+            }
+            None => {
+                for seq in 0..self.ledger.len() {
+                    if let Some(r) = self.get(seq)?
+                        && matches(&r) {
+                            out.push(r);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn decode(seq: u64, bytes: &[u8]) -> Result<ExchangeRecord, RecordError> {
+    ExchangeRecord::decode(bytes).map_err(|e| RecordError::Decode {
+        seq,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renkei_ledger::LedgerOptions;
+    use renkei_store::{Store, StoreOptions};
+
+    fn record(uan: &str, inquiry: &str, t: i64) -> ExchangeRecord {
+        ExchangeRecord {
+            recorded_at_ms: t,
+            keeper: "141003".into(),
+            counterparty: "011002".into(),
+            unified_address_number: uan.into(),
+            inquiry_id: inquiry.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn query_by_person_and_inquiry_and_catch_up_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        book.append(record("100", "inq-a", 10)).await.unwrap();
+        book.append(record("200", "inq-b", 20)).await.unwrap();
+        let r = book.append(record("100", "inq-c", 30)).await.unwrap();
+        assert_eq!(r.sequence, 2);
+        let q = RecordQuery {
+            unified_address_number: Some("100".into()),
+            ..Default::default()
+        };
+        let found = book.query(&q).unwrap();
+        assert_eq!(
+            found
+                .iter()
+                .map(|r| r.inquiry_id.as_str())
+                .collect::<Vec<_>>(),
+            ["inq-a", "inq-c"]
+        );
+        let q = RecordQuery {
+            unified_address_number: Some("100".into()),
+            since_ms: Some(15),
+            ..Default::default()
+        };
+        assert_eq!(book.query(&q).unwrap().len(), 1);
+        let q = RecordQuery {
+            agency: Some("011002".into()),
+            ..Default::default()
+        };
+        assert_eq!(book.query(&q).unwrap().len(), 3);
+
+        // Wipe the index: reopening must rebuild it from the log.
+        let idx = store.global("idx").unwrap();
+        idx.clear().unwrap();
+        drop(book);
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, idx).unwrap();
+        let q = RecordQuery {
+            inquiry_id: Some("inq-b".into()),
+            ..Default::default()
+        };
+        assert_eq!(book.query(&q).unwrap()[0].unified_address_number, "200");
+    }
+}
