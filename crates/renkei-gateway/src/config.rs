@@ -1,0 +1,146 @@
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use renkei_transport::{RateLimit, ServerOptions};
+use serde::Deserialize;
+
+use crate::GatewayError;
+
+/// The gateway's configuration file (`deploy/gateway.toml`). Relative paths are resolved
+/// against the file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Name of this gateway, as in its certificate (`urn:renkei:gateway:<name>`).
+    pub name: String,
+    /// Back-office side (既存システム接続).
+    pub listen_local: SocketAddr,
+    /// Network side: the hub delivers inquiries and late answers here.
+    pub listen_network: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tls: TlsFiles,
+    pub hub: HubLink,
+    #[serde(rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub limits: GatewayLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubLink {
+    pub endpoint: String,
+    pub server_name: String,
+    /// The hub's Ed25519 public key: the trust anchor for master data and permits.
+    pub signing_public_key: PathBuf,
+    #[serde(default = "default_refresh")]
+    pub master_refresh_secs: u64,
+}
+
+fn default_refresh() -> u64 {
+    300
+}
+
+/// One hosted municipality.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub code: String,
+    pub name: String,
+    /// The certificate this gateway presents to the hub when acting for the tenant.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// Ed25519 key that signs the tenant's answers.
+    pub signing_key: PathBuf,
+    /// X25519 key that opens answers sealed to the tenant.
+    pub encryption_key: PathBuf,
+    /// Completed inquiry results are deleted this long after completion (一定期間経過後).
+    #[serde(default = "default_retention")]
+    pub inquiry_result_retention_secs: u64,
+}
+
+fn default_retention() -> u64 {
+    30 * 24 * 3600
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayLimits {
+    pub rate_per_second: u32,
+    pub burst: u32,
+    pub max_message_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Deadline for the hub to complete an exchange.
+    pub hub_timeout_secs: u64,
+    /// How often expired inquiry results are purged.
+    pub purge_interval_secs: u64,
+    /// sled cache size.
+    pub cache_mib: u64,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            rate_per_second: 2_000,
+            burst: 4_000,
+            max_message_bytes: 4 * 1024 * 1024,
+            request_timeout_secs: 30,
+            hub_timeout_secs: 15,
+            purge_interval_secs: 60,
+            cache_mib: 64,
+        }
+    }
+}
+
+impl GatewayLimits {
+    pub(crate) fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            max_message_bytes: self.max_message_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            rate_limit: RateLimit {
+                per_second: self.rate_per_second,
+                burst: self.burst,
+            },
+            ..ServerOptions::default()
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn load(path: &Path) -> Result<GatewayConfig, GatewayError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| GatewayError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config: GatewayConfig = toml::from_str(&text)
+            .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.tls.ca);
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.hub.signing_public_key);
+        for t in &mut self.tenants {
+            fix(&mut t.client_cert);
+            fix(&mut t.client_key);
+            fix(&mut t.signing_key);
+            fix(&mut t.encryption_key);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! 情報照会: the inquirer's side of an exchange.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use renkei_core::{
+    AgencyCode, IdKind, ItemNumber, ProcedureCode, UnifiedAddressNumber, new_id, now_ms,
+};
+use renkei_crypto::{AnswerContext, VerifyingKey};
+use renkei_master::MasterData;
+use renkei_proto::v1::{
+    AnswerPayload, Direction, ExchangeRecord, ExchangeRequest, Inquiry, InquiryEnvelope,
+    InquiryState, ListInquiriesRequest, Outcome, Refusal, RefusalCode, SealedAnswer,
+    SubmitInquiryRequest, answer_payload, exchange_response,
+};
+
+use crate::GatewayError;
+use crate::tenant::Tenant;
+
+const PERMIT_PREFIX: &str = "permit/";
+
+pub(crate) fn is_final(state: i32) -> bool {
+    !matches!(
+        InquiryState::try_from(state).unwrap_or(InquiryState::Unspecified),
+        InquiryState::Pending | InquiryState::Unspecified
+    )
+}
+
+/// How an inquiry's state reads in the record log.
+fn outcome_of(state: i32) -> Outcome {
+    match InquiryState::try_from(state).unwrap_or(InquiryState::Unspecified) {
+        InquiryState::Answered => Outcome::Provided,
+        InquiryState::NoData => Outcome::NoData,
+        InquiryState::Refused => Outcome::Refused,
+        InquiryState::NotProvided => Outcome::NotProvided,
+        InquiryState::Expired => Outcome::Expired,
+        InquiryState::Failed => Outcome::Failed,
+        InquiryState::Pending | InquiryState::Unspecified => Outcome::Pending,
+    }
+}
+
+fn failed(inquiry: &mut Inquiry, code: RefusalCode, message: String, by: &str) {
+    inquiry.state = InquiryState::Failed as i32;
+    inquiry.refusal = Some(Refusal {
+        code: code as i32,
+        message,
+        refused_by: by.into(),
+    });
+    inquiry.completed_at_ms = now_ms();
+}
+
+/// Parameters that must match for a retried submit to count as the same inquiry.
+fn same_request(a: &Inquiry, r: &SubmitInquiryRequest) -> bool {
+    a.unified_address_number == r.unified_address_number
+        && a.provider == r.provider
+        && a.procedure == r.procedure
+        && a.item == r.item
+}
+
+impl Tenant {
+    fn load_inquiry(&self, id: &str) -> Result<Option<Inquiry>, GatewayError> {
+        match self.trees.inquiries.get(id)? {
+            Some(v) => Ok(Some(
+                Inquiry::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn get_inquiry(&self, id: &str) -> Result<Inquiry, GatewayError> {
+        self.load_inquiry(id)?
+            .ok_or_else(|| GatewayError::NotFound(format!("no inquiry {id:?} for {}", self.name)))
+    }
+
+    fn save_inquiry(&self, inquiry: &Inquiry) -> Result<(), GatewayError> {
+        self.trees
+            .inquiries
+            .insert(inquiry.inquiry_id.as_str(), inquiry.encode_to_vec())?;
+        Ok(())
+    }
+
+    fn notify(&self, inquiry: &Inquiry) {
+        // No receivers is normal; a lagging watcher re-reads from storage.
+        let _ = self.updates.send(Arc::new(inquiry.clone()));
+    }
+
+    fn validate_submit(
+        &self,
+        master: &MasterData,
+        req: &SubmitInquiryRequest,
+    ) -> Result<UnifiedAddressNumber, GatewayError> {
+        let uan = UnifiedAddressNumber::parse(&req.unified_address_number)
+            .map_err(|e| GatewayError::from_core("unified_address_number", e))?;
+        let provider =
+            AgencyCode::parse(&req.provider).map_err(|e| GatewayError::from_core("provider", e))?;
+        ProcedureCode::parse(&req.procedure)
+            .map_err(|e| GatewayError::from_core("procedure", e))?;
+        ItemNumber::new(req.item).map_err(|e| GatewayError::from_core("item", e))?;
+        if req.idempotency_key.is_empty()
+            || req.idempotency_key.len() > 128
+            || req.idempotency_key.chars().any(char::is_control)
+        {
+            return Err(GatewayError::invalid(
+                "idempotency_key",
+                "is required: 1 to 128 printable characters, the same on every retry",
+            ));
+        }
+        if req.case_reference.chars().count() > 200 {
+            return Err(GatewayError::invalid(
+                "case_reference",
+                "is longer than 200 characters",
+            ));
+        }
+        if master.agency(provider.as_str()).is_none() {
+            return Err(GatewayError::invalid(
+                "provider",
+                format!(
+                    "agency {provider} is not in the agency directory (master data version {})",
+                    master.version()
+                ),
+            ));
+        }
+        if provider == self.code {
+            return Err(GatewayError::invalid(
+                "provider",
+                "an agency cannot send an inquiry to itself",
+            ));
+        }
+        Ok(uan)
+    }
+
+    /// Submits an inquiry and carries it as far as it goes in one round trip: answered,
+    /// refused, failed, or pending (the answer arrives later through the hub).
+    #[tracing::instrument(skip_all, fields(tenant = %self.code, provider = %req.provider, item = req.item, inquiry_id))]
+    pub(crate) async fn submit(
+        &self,
+        master: &MasterData,
+        req: SubmitInquiryRequest,
+    ) -> Result<Inquiry, GatewayError> {
+        let uan = self.validate_submit(master, &req)?;
+        if let Some(existing) = self.trees.idempotency.get(req.idempotency_key.as_bytes())? {
+            let id = String::from_utf8_lossy(&existing).into_owned();
+            let inquiry = self.get_inquiry(&id)?;
+            if !same_request(&inquiry, &req) {
+                return Err(GatewayError::AlreadyExists(format!(
+                    "idempotency key {:?} was already used for inquiry {id} with other parameters",
+                    req.idempotency_key
+                )));
+            }
+            return Ok(inquiry);
+        }
+        let Some(symbol) = self.symbol_of(&uan)? else {
+            return Err(GatewayError::FailedPrecondition(format!(
+                "no symbol has been acquired for unified address number {uan}; acquire it before sending an inquiry"
+            )));
+        };
+        let now = now_ms();
+        let inquiry_id = new_id(IdKind::Inquiry, now, renkei_crypto::random_bytes::<8>()?);
+        tracing::Span::current().record("inquiry_id", inquiry_id.as_str());
+        let envelope = InquiryEnvelope {
+            inquiry_id: inquiry_id.clone(),
+            inquirer: self.code.to_string(),
+            provider: req.provider.clone(),
+            procedure: req.procedure.clone(),
+            item: req.item,
+            created_at_ms: now,
+            nonce: renkei_crypto::random_bytes::<16>()?.to_vec(),
+        }
+        .encode_to_vec();
+        let mut inquiry = Inquiry {
+            inquiry_id: inquiry_id.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            unified_address_number: uan.to_string(),
+            provider: req.provider,
+            procedure: req.procedure,
+            item: req.item,
+            case_reference: req.case_reference,
+            state: InquiryState::Pending as i32,
+            submitted_at_ms: now,
+            ..Default::default()
+        };
+        self.save_inquiry(&inquiry)?;
+        // Claim the key; if a concurrent submit won, answer with its inquiry instead.
+        if let Err(cas) = self.trees.idempotency.compare_and_swap(
+            inquiry.idempotency_key.as_bytes(),
+            None::<&[u8]>,
+            Some(inquiry_id.as_bytes()),
+        )? {
+            self.trees.inquiries.remove(inquiry_id.as_str())?;
+            let other = cas
+                .current
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default();
+            return self.get_inquiry(&other);
+        }
+
+        let envelope_sha256 = hex::encode(renkei_crypto::sha256(&envelope));
+        let response = self
+            .hub
+            .clone()
+            .exchange(ExchangeRequest {
+                envelope,
+                inquirer_symbol: symbol,
+            })
+            .await;
+        let mut sealed_hash = String::new();
+        match response.map(|r| r.into_inner()) {
+            Ok(resp) => {
+                inquiry.permit_id = resp.permit_id.clone();
+                match resp.result {
+                    Some(exchange_response::Result::Answer(sealed)) => {
+                        sealed_hash = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));
+                        self.apply_answer(master, &mut inquiry, &sealed);
+                    }
+                    Some(exchange_response::Result::Pending(_)) => {
+                        let key = format!("{PERMIT_PREFIX}{}", resp.permit_id);
+                        self.trees
+                            .meta
+                            .insert(key.as_bytes(), inquiry_id.as_bytes())?;
+                    }
+                    Some(exchange_response::Result::Refused(r)) => {
+                        inquiry.state = InquiryState::Refused as i32;
+                        inquiry.refusal = Some(r);
+                        inquiry.completed_at_ms = now_ms();
+                    }
+                    None => failed(
+                        &mut inquiry,
+                        RefusalCode::Malformed,
+                        "the hub sent an empty response".into(),
+                        "gateway",
+                    ),
+                }
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "hub exchange failed");
+                failed(
+                    &mut inquiry,
+                    RefusalCode::Unavailable,
+                    format!("the hub could not be reached: {}", status.message()),
+                    "gateway",
+                );
+            }
+        }
+        self.finish(&inquiry, envelope_sha256, sealed_hash).await?;
+        Ok(inquiry)
+    }
+
+    /// Verifies the provider's signature, opens the answer and sets the final state.
+    /// A bad answer makes the inquiry FAILED; it never reaches the back office.
+    fn apply_answer(&self, master: &MasterData, inquiry: &mut Inquiry, sealed: &SealedAnswer) {
+        let opened = (|| {
+            let agency = master
+                .agency(&inquiry.provider)
+                .ok_or("the provider is not in the agency directory")?;
+            let key = VerifyingKey::from_bytes(&agency.signing_public_key)
+                .map_err(|_| "the provider has no valid signing key in the master data")?;
+            let ctx = AnswerContext {
+                permit_id: inquiry.permit_id.clone(),
+                inquirer: self.code.to_string(),
+                provider: inquiry.provider.clone(),
+            };
+            let bytes = renkei_crypto::open_answer(sealed, &ctx, &self.encryption, &key)
+                .map_err(|_| "the answer's signature or encryption did not verify")?;
+            let payload = AnswerPayload::decode(bytes.as_slice())
+                .map_err(|_| "the opened answer is not readable")?;
+            if payload.inquiry_id != inquiry.inquiry_id || payload.permit_id != inquiry.permit_id {
+                return Err("the answer is for another inquiry");
+            }
+            Ok::<_, &str>(payload)
+        })();
+        inquiry.completed_at_ms = now_ms();
+        match opened {
+            Ok(payload) => match answer_payload::Status::try_from(payload.status) {
+                Ok(answer_payload::Status::Found) => {
+                    inquiry.state = InquiryState::Answered as i32;
+                    inquiry.content = payload.content;
+                }
+                Ok(answer_payload::Status::NoData) => inquiry.state = InquiryState::NoData as i32,
+                Ok(answer_payload::Status::NotProvided) => {
+                    inquiry.state = InquiryState::NotProvided as i32
+                }
+                _ => failed(
+                    inquiry,
+                    RefusalCode::Malformed,
+                    "the answer has no status".into(),
+                    "gateway",
+                ),
+            },
+            Err(why) => {
+                tracing::warn!(reason = why, "answer rejected");
+                failed(inquiry, RefusalCode::Malformed, why.into(), "gateway");
+            }
+        }
+    }
+
+    /// Stores the inquiry, writes the record, waits for both to be durable, notifies.
+    async fn finish(
+        &self,
+        inquiry: &Inquiry,
+        envelope_sha256: String,
+        sealed_answer_sha256: String,
+    ) -> Result<(), GatewayError> {
+        self.save_inquiry(inquiry)?;
+        let record = ExchangeRecord {
+            recorded_at_ms: now_ms(),
+            keeper: self.code.to_string(),
+            direction: Direction::Inquiry as i32,
+            counterparty: inquiry.provider.clone(),
+            inquirer: self.code.to_string(),
+            provider: inquiry.provider.clone(),
+            procedure: inquiry.procedure.clone(),
+            item: inquiry.item,
+            inquiry_id: inquiry.inquiry_id.clone(),
+            permit_id: inquiry.permit_id.clone(),
+            outcome: outcome_of(inquiry.state) as i32,
+            reason: inquiry
+                .refusal
+                .as_ref()
+                .map(|r| r.message.clone())
+                .unwrap_or_default(),
+            unified_address_number: inquiry.unified_address_number.clone(),
+            envelope_sha256,
+            sealed_answer_sha256,
+            ..Default::default()
+        };
+        let (stored, recorded) = tokio::join!(self.commit(), self.records.append(record));
+        stored?;
+        recorded?;
+        self.notify(inquiry);
+        Ok(())
+    }
+
+    /// A late answer delivered by the hub (after the provider's operator decided).
+    pub(crate) async fn complete_late(
+        &self,
+        master: &MasterData,
+        sealed: &SealedAnswer,
+    ) -> Result<(), GatewayError> {
+        let key = format!("{PERMIT_PREFIX}{}", sealed.permit_id);
+        let Some(id) = self.trees.meta.get(key.as_bytes())? else {
+            return Err(GatewayError::NotFound(format!(
+                "no pending inquiry of {} has permit {}",
+                self.name, sealed.permit_id
+            )));
+        };
+        let id = String::from_utf8_lossy(&id).into_owned();
+        let mut inquiry = self.get_inquiry(&id)?;
+        if is_final(inquiry.state) {
+            return Ok(());
+        }
+        self.apply_answer(master, &mut inquiry, sealed);
+        self.trees.meta.remove(key.as_bytes())?;
+        let sealed_hash = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));
+        self.finish(&inquiry, String::new(), sealed_hash).await
+    }
+
+    /// Inquiries in id (= submission time) order, filtered, paged.
+    pub(crate) fn list_inquiries(
+        &self,
+        req: &ListInquiriesRequest,
+    ) -> Result<(Vec<Inquiry>, String), GatewayError> {
+        let page = match req.page_size {
+            0 => 100,
+            n => n.min(1000) as usize,
+        };
+        let start = std::ops::Bound::Excluded(req.page_token.as_bytes().to_vec());
+        let range = if req.page_token.is_empty() {
+            self.trees.inquiries.range::<Vec<u8>, _>(..)
+        } else {
+            self.trees
+                .inquiries
+                .range((start, std::ops::Bound::Unbounded))
+        };
+        let mut out = Vec::new();
+        for item in range {
+            let (_, v) = item?;
+            let inq =
+                Inquiry::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))?;
+            if (req.state == 0 || inq.state == req.state)
+                && (req.unified_address_number.is_empty()
+                    || inq.unified_address_number == req.unified_address_number)
+            {
+                out.push(inq);
+                if out.len() == page {
+                    break;
+                }
+            }
+        }
+        let next = if out.len() == page {
+            out.last().map(|i| i.inquiry_id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((out, next))
+    }
+}

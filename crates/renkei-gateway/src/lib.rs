@@ -1,0 +1,215 @@
+//! The intermediate server (中間サーバー): one process hosting many municipalities.
+//!
+//! * The **local side** (既存システム接続) serves each tenant's back-office systems: symbols,
+//!   provision copies, inquiries and records. The tenant is taken from the caller's
+//!   certificate, so a back office cannot act for another municipality.
+//! * The **network side** takes inquiries and late answers from the hub.
+//!
+//! Every tenant has its own keys, its own storage namespace and its own record log.
+#![forbid(unsafe_code)]
+
+mod config;
+mod copies;
+mod error;
+mod inquiry;
+mod master;
+mod provision;
+mod retention;
+mod service;
+mod symbols;
+mod tenant;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use renkei_proto::v1::{GetMasterDataRequest, SignedMasterBundle};
+use renkei_store::{Store, StoreOptions};
+use renkei_transport::Credentials;
+use tokio::net::TcpListener;
+
+pub use config::{GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
+pub use error::GatewayError;
+pub use master::Installed;
+
+use crate::master::MasterCell;
+use crate::tenant::Tenant;
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: GatewayConfig,
+    pub(crate) store: Store,
+    pub(crate) tenants: BTreeMap<String, Arc<Tenant>>,
+    pub(crate) master: MasterCell,
+    pub(crate) credentials: Credentials,
+}
+
+/// A configured gateway.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl Gateway {
+    /// Opens storage and loads every tenant's keys and certificates; fails with the file
+    /// at fault rather than starting with a tenant missing.
+    pub fn open(config: GatewayConfig) -> Result<Gateway, GatewayError> {
+        if config.tenants.is_empty() {
+            return Err(GatewayError::Config(
+                "the gateway hosts no tenant ([[tenant]] is empty)".into(),
+            ));
+        }
+        let credentials = Credentials::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            GatewayError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        let store = Store::open(
+            &config.data_dir.join("db"),
+            &StoreOptions {
+                cache_bytes: config.limits.cache_mib * 1024 * 1024,
+            },
+        )?;
+        let anchor = renkei_crypto::read_verifying_key(&config.hub.signing_public_key)?;
+        let master = MasterCell::open(anchor, store.global("master")?)?;
+        let mut tenants = BTreeMap::new();
+        for tc in &config.tenants {
+            let t = Tenant::open(&config, tc, &store)?;
+            if tenants.insert(t.code.to_string(), Arc::new(t)).is_some() {
+                return Err(GatewayError::Config(format!(
+                    "tenant {} is configured twice",
+                    tc.code
+                )));
+            }
+        }
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                tenants,
+                master,
+                credentials,
+            }),
+        })
+    }
+
+    /// Codes of the hosted municipalities.
+    pub fn tenant_codes(&self) -> Vec<String> {
+        self.inner.tenants.keys().cloned().collect()
+    }
+
+    /// Version of the master data in use, if any.
+    pub fn master_version(&self) -> Option<u64> {
+        self.inner.master.peek().map(|m| m.version())
+    }
+
+    /// Offers a signed bundle; a bad signature is refused and the last good one is kept.
+    pub async fn install_master(
+        &self,
+        signed: &SignedMasterBundle,
+    ) -> Result<Installed, GatewayError> {
+        let installed = self.inner.master.install(signed)?;
+        self.inner.store.commit().await?;
+        Ok(installed)
+    }
+
+    /// Fetches master data from the hub (through the first tenant's link) and installs it.
+    pub async fn refresh_master(&self) -> Result<Installed, GatewayError> {
+        let tenant = self
+            .inner
+            .tenants
+            .values()
+            .next()
+            .ok_or_else(|| GatewayError::Config("no tenant".into()))?;
+        let known = self.master_version().unwrap_or(0);
+        let resp = tenant
+            .hub
+            .clone()
+            .get_master_data(GetMasterDataRequest {
+                known_version: known,
+            })
+            .await
+            .map_err(|s| GatewayError::Unavailable(format!("hub: {}", s.message())))?
+            .into_inner();
+        match resp.bundle {
+            Some(signed) => self.install_master(&signed).await,
+            None => Ok(Installed::NotNewer(known)),
+        }
+    }
+
+    /// Runs the retention purge for every tenant now; returns how many results were deleted.
+    pub async fn purge_now(&self) -> Result<u64, GatewayError> {
+        let mut total = 0;
+        for t in self.inner.tenants.values() {
+            total += t.purge_expired().await?;
+        }
+        Ok(total)
+    }
+
+    /// Serves both sides until `shutdown` resolves, refreshing master data and purging
+    /// expired results in the background.
+    pub async fn serve(
+        self,
+        local: TcpListener,
+        network: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let shutdown = shutdown.shared();
+        let background = tokio::spawn(self.clone().background(shutdown.clone()));
+        let (local_routes, network_routes) = service::routes(&self.inner);
+        let opts = self.inner.config.limits.server_options();
+        let creds = &self.inner.credentials;
+        let served = tokio::try_join!(
+            renkei_transport::serve(
+                local,
+                creds,
+                local_routes,
+                &service::LOCAL_SERVICES,
+                opts.clone(),
+                shutdown.clone()
+            ),
+            renkei_transport::serve(
+                network,
+                creds,
+                network_routes,
+                &service::NETWORK_SERVICES,
+                opts,
+                shutdown
+            ),
+        );
+        background.abort();
+        served.map(|_| ()).map_err(GatewayError::from)
+    }
+
+    async fn background(self, shutdown: impl std::future::Future<Output = ()>) {
+        let refresh = Duration::from_secs(self.inner.config.hub.master_refresh_secs.max(1));
+        let purge = Duration::from_secs(self.inner.config.limits.purge_interval_secs.max(1));
+        let mut refresh_tick = tokio::time::interval(refresh);
+        let mut purge_tick = tokio::time::interval(purge);
+        // Until master data arrives, retry quickly: nothing can be checked without it.
+        let mut retry = tokio::time::interval(Duration::from_millis(500));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = refresh_tick.tick() => self.refresh_logged().await,
+                _ = retry.tick(), if self.master_version().is_none() => self.refresh_logged().await,
+                _ = purge_tick.tick() => {
+                    if let Err(e) = self.purge_now().await {
+                        tracing::error!(error = %e, "retention purge failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn refresh_logged(&self) {
+        match self.refresh_master().await {
+            Ok(Installed::New(v)) => tracing::info!(version = v, "master data refreshed"),
+            Ok(Installed::NotNewer(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "master data refresh failed; keeping the last good bundle")
+            }
+        }
+    }
+}

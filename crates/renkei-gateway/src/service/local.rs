@@ -1,0 +1,404 @@
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt as _};
+use renkei_proto::v1::inquiries_server::Inquiries;
+use renkei_proto::v1::provision_copies_server::ProvisionCopies;
+use renkei_proto::v1::records_server::Records;
+use renkei_proto::v1::symbols_server::Symbols;
+use renkei_proto::v1::{
+    AcquireSymbolRequest, Acquisition, BulkSummary, DeleteCopyRequest, DeleteCopyResponse,
+    ExportCopiesRequest, GetAcquisitionRequest, GetInquiryRequest, Inquiry, ListInquiriesRequest,
+    ListInquiriesResponse, ListRecordsRequest, ListRecordsResponse, ProvisionCopy, PutCopyRequest,
+    PutCopyResponse, RegisterAddressNumberRequest, RegisterAddressNumberResponse,
+    SubmitInquiryRequest,
+};
+use renkei_records::RecordQuery;
+use renkei_transport::{Role, peer};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::inquiry::is_final;
+use crate::tenant::Tenant;
+use crate::{GatewayError, Inner};
+
+/// Records taken from a bulk stream at once: one storage batch and, for symbols, one hub call.
+const CHUNK: usize = 1000;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Local {
+    pub(crate) gw: Arc<Inner>,
+}
+
+impl Local {
+    /// The caller's tenant, from its certificate. Nothing in a request can name another.
+    fn tenant<T>(&self, req: &Request<T>) -> Result<Arc<Tenant>, Status> {
+        let id = peer(req)?;
+        let Role::BackOffice { agency, .. } = &id.role else {
+            return Err(GatewayError::PermissionDenied(format!(
+                "the local side serves back-office systems; your certificate is for {}",
+                id.role
+            ))
+            .into_status());
+        };
+        self.gw
+            .tenants
+            .get(agency.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                GatewayError::PermissionDenied(format!(
+                    "this gateway does not host agency {agency}"
+                ))
+                .into_status()
+            })
+    }
+}
+
+fn status(e: GatewayError) -> Status {
+    e.into_status()
+}
+
+/// Ends a bulk stream that broke mid-way: what was accepted is kept and said so.
+fn broken_stream(summary: &BulkSummary, s: Status) -> Status {
+    Status::new(
+        s.code(),
+        format!(
+            "the request stream failed after {} accepted and {} rejected records (those are kept): {}",
+            summary.accepted,
+            summary.rejected,
+            s.message()
+        ),
+    )
+}
+
+#[tonic::async_trait]
+impl Symbols for Local {
+    async fn register_address_number(
+        &self,
+        req: Request<RegisterAddressNumberRequest>,
+    ) -> Result<Response<RegisterAddressNumberResponse>, Status> {
+        let t = self.tenant(&req)?;
+        let newly_registered = t
+            .register(&req.get_ref().unified_address_number)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(RegisterAddressNumberResponse {
+            newly_registered,
+        }))
+    }
+
+    async fn register_address_numbers(
+        &self,
+        req: Request<Streaming<RegisterAddressNumberRequest>>,
+    ) -> Result<Response<BulkSummary>, Status> {
+        let t = self.tenant(&req)?;
+        let mut chunks = req.into_inner().ready_chunks(CHUNK);
+        let mut summary = BulkSummary::default();
+        let mut index = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let mut uans = Vec::with_capacity(chunk.len());
+            let mut broke = None;
+            for item in chunk {
+                match item {
+                    Ok(r) => uans.push(r.unified_address_number),
+                    Err(s) => {
+                        broke = Some(s);
+                        break;
+                    }
+                }
+            }
+            t.register_batch(index, &uans, &mut summary)
+                .map_err(status)?;
+            index += uans.len() as u64;
+            if let Some(s) = broke {
+                t.commit().await.map_err(status)?;
+                return Err(broken_stream(&summary, s));
+            }
+        }
+        t.commit().await.map_err(status)?;
+        Ok(Response::new(summary))
+    }
+
+    async fn acquire_symbol(
+        &self,
+        req: Request<AcquireSymbolRequest>,
+    ) -> Result<Response<Acquisition>, Status> {
+        let t = self.tenant(&req)?;
+        t.acquire(req.get_ref())
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    type AcquireSymbolsStream = BoxStream<Acquisition>;
+
+    async fn acquire_symbols(
+        &self,
+        req: Request<Streaming<AcquireSymbolRequest>>,
+    ) -> Result<Response<Self::AcquireSymbolsStream>, Status> {
+        let t = self.tenant(&req)?;
+        let mut chunks = req.into_inner().ready_chunks(CHUNK);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut index = 0u64;
+            while let Some(chunk) = chunks.next().await {
+                let mut reqs = Vec::with_capacity(chunk.len());
+                let mut broke = None;
+                for item in chunk {
+                    match item {
+                        Ok(r) => reqs.push(r),
+                        Err(s) => {
+                            broke = Some(s);
+                            break;
+                        }
+                    }
+                }
+                match t.acquire_many(index, &reqs).await {
+                    Ok(results) => {
+                        for a in results {
+                            if tx.send(Ok(a)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                }
+                index += reqs.len() as u64;
+                if let Some(s) = broke {
+                    let _ = tx.send(Err(s)).await;
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_acquisition(
+        &self,
+        req: Request<GetAcquisitionRequest>,
+    ) -> Result<Response<Acquisition>, Status> {
+        let t = self.tenant(&req)?;
+        t.get_acquisition(&req.get_ref().processing_serial)
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    type GetAcquisitionsStream = BoxStream<Acquisition>;
+
+    async fn get_acquisitions(
+        &self,
+        req: Request<Streaming<GetAcquisitionRequest>>,
+    ) -> Result<Response<Self::GetAcquisitionsStream>, Status> {
+        let t = self.tenant(&req)?;
+        let stream = req.into_inner().enumerate().map(move |(i, item)| {
+            let r = item?;
+            Ok(match t.get_acquisition(&r.processing_serial) {
+                Ok(mut a) => {
+                    a.index = i as u64;
+                    a
+                }
+                Err(GatewayError::NotFound(m)) => Acquisition {
+                    processing_serial: r.processing_serial,
+                    error: m,
+                    index: i as u64,
+                    ..Default::default()
+                },
+                Err(e) => return Err(status(e)),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl ProvisionCopies for Local {
+    async fn put_copy(
+        &self,
+        req: Request<PutCopyRequest>,
+    ) -> Result<Response<PutCopyResponse>, Status> {
+        let t = self.tenant(&req)?;
+        let master = self.gw.master.get().map_err(status)?;
+        let copy = req
+            .into_inner()
+            .copy
+            .ok_or_else(|| status(GatewayError::invalid("copy", "is required")))?;
+        let allowed = master.items_provided_by(t.code.as_str());
+        let replaced = t.put_copy(&copy, &allowed).await.map_err(status)?;
+        Ok(Response::new(PutCopyResponse { replaced }))
+    }
+
+    async fn import_copies(
+        &self,
+        req: Request<Streaming<PutCopyRequest>>,
+    ) -> Result<Response<BulkSummary>, Status> {
+        let t = self.tenant(&req)?;
+        let master = self.gw.master.get().map_err(status)?;
+        let allowed = master.items_provided_by(t.code.as_str());
+        let mut chunks = req.into_inner().ready_chunks(CHUNK);
+        let mut summary = BulkSummary::default();
+        let mut index = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let mut copies = Vec::with_capacity(chunk.len());
+            let mut broke = None;
+            for item in chunk {
+                match item {
+                    Ok(PutCopyRequest { copy: Some(c) }) => copies.push(c),
+                    Ok(PutCopyRequest { copy: None }) => copies.push(ProvisionCopy::default()),
+                    Err(s) => {
+                        broke = Some(s);
+                        break;
+                    }
+                }
+            }
+            t.import_batch(index, &copies, &allowed, &mut summary)
+                .map_err(status)?;
+            index += copies.len() as u64;
+            if let Some(s) = broke {
+                t.commit().await.map_err(status)?;
+                return Err(broken_stream(&summary, s));
+            }
+        }
+        t.commit().await.map_err(status)?;
+        tracing::info!(tenant = %t.code, accepted = summary.accepted, rejected = summary.rejected, "provision copies imported");
+        Ok(Response::new(summary))
+    }
+
+    type ExportCopiesStream = BoxStream<ProvisionCopy>;
+
+    async fn export_copies(
+        &self,
+        req: Request<ExportCopiesRequest>,
+    ) -> Result<Response<Self::ExportCopiesStream>, Status> {
+        let t = self.tenant(&req)?;
+        let iter = t.export_copies(req.get_ref().item);
+        let (tx, rx) = mpsc::channel(256);
+        // sled iteration blocks; keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            for item in iter {
+                if tx.blocking_send(item.map_err(status)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delete_copy(
+        &self,
+        req: Request<DeleteCopyRequest>,
+    ) -> Result<Response<DeleteCopyResponse>, Status> {
+        let t = self.tenant(&req)?;
+        let r = req.get_ref();
+        let existed = t
+            .delete_copy(&r.unified_address_number, r.item)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(DeleteCopyResponse { existed }))
+    }
+}
+
+#[tonic::async_trait]
+impl Inquiries for Local {
+    async fn submit_inquiry(
+        &self,
+        req: Request<SubmitInquiryRequest>,
+    ) -> Result<Response<Inquiry>, Status> {
+        let t = self.tenant(&req)?;
+        let master = self.gw.master.get().map_err(status)?;
+        t.submit(&master, req.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    async fn get_inquiry(
+        &self,
+        req: Request<GetInquiryRequest>,
+    ) -> Result<Response<Inquiry>, Status> {
+        let t = self.tenant(&req)?;
+        t.get_inquiry(&req.get_ref().inquiry_id)
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    type WatchInquiryStream = BoxStream<Inquiry>;
+
+    async fn watch_inquiry(
+        &self,
+        req: Request<GetInquiryRequest>,
+    ) -> Result<Response<Self::WatchInquiryStream>, Status> {
+        let t = self.tenant(&req)?;
+        let id = req.into_inner().inquiry_id;
+        // Subscribe before reading, so no change between the two is missed.
+        let mut updates = t.updates.subscribe();
+        let current = t.get_inquiry(&id).map_err(status)?;
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(async move {
+            let done = is_final(current.state);
+            if tx.send(Ok(current)).await.is_err() || done {
+                return;
+            }
+            loop {
+                let next = match updates.recv().await {
+                    Ok(inq) if inq.inquiry_id == id => (*inq).clone(),
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        match t.get_inquiry(&id) {
+                            Ok(i) => i,
+                            Err(e) => {
+                                let _ = tx.send(Err(status(e))).await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let done = is_final(next.state);
+                if tx.send(Ok(next)).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_inquiries(
+        &self,
+        req: Request<ListInquiriesRequest>,
+    ) -> Result<Response<ListInquiriesResponse>, Status> {
+        let t = self.tenant(&req)?;
+        let (inquiries, next_page_token) = t.list_inquiries(req.get_ref()).map_err(status)?;
+        Ok(Response::new(ListInquiriesResponse {
+            inquiries,
+            next_page_token,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Records for Local {
+    async fn list_records(
+        &self,
+        req: Request<ListRecordsRequest>,
+    ) -> Result<Response<ListRecordsResponse>, Status> {
+        let t = self.tenant(&req)?;
+        let r = req.into_inner();
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        let q = RecordQuery {
+            unified_address_number: non_empty(r.unified_address_number),
+            inquiry_id: non_empty(r.inquiry_id),
+            since_ms: (r.since_ms != 0).then_some(r.since_ms),
+            until_ms: (r.until_ms != 0).then_some(r.until_ms),
+            limit: r.limit.min(10_000) as usize,
+            ..Default::default()
+        };
+        let records = t.records.query(&q).map_err(|e| status(e.into()))?;
+        Ok(Response::new(ListRecordsResponse { records }))
+    }
+}

@@ -1,0 +1,46 @@
+//! The gRPC edge: identity checks and request parsing, then the tenant's logic.
+
+mod local;
+mod network;
+
+use std::sync::Arc;
+
+use renkei_proto::v1::gateway_network_server::GatewayNetworkServer;
+use renkei_proto::v1::inquiries_server::InquiriesServer;
+use renkei_proto::v1::provision_copies_server::ProvisionCopiesServer;
+use renkei_proto::v1::records_server::RecordsServer;
+use renkei_proto::v1::symbols_server::SymbolsServer;
+use tonic::service::Routes;
+
+use crate::Inner;
+
+pub(crate) const LOCAL_SERVICES: [&str; 4] = [
+    "renkei.v1.Symbols",
+    "renkei.v1.ProvisionCopies",
+    "renkei.v1.Inquiries",
+    "renkei.v1.Records",
+];
+pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
+
+macro_rules! limited {
+    ($server:ident, $svc:expr, $max:expr) => {
+        $server::new($svc)
+            .max_decoding_message_size($max)
+            .max_encoding_message_size($max)
+    };
+}
+
+pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
+    let max = inner.config.limits.max_message_bytes;
+    let l = local::Local { gw: inner.clone() };
+    let local = Routes::new(limited!(SymbolsServer, l.clone(), max))
+        .add_service(limited!(ProvisionCopiesServer, l.clone(), max))
+        .add_service(limited!(InquiriesServer, l.clone(), max))
+        .add_service(limited!(RecordsServer, l, max));
+    let network = Routes::new(limited!(
+        GatewayNetworkServer,
+        network::Network { gw: inner.clone() },
+        max
+    ));
+    (local, network)
+}

@@ -1,0 +1,109 @@
+//! One hosted municipality: its keys, storage, records and link to the hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use renkei_core::AgencyCode;
+use renkei_crypto::{EncryptionKey, SigningKey};
+use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_proto::v1::Inquiry;
+use renkei_proto::v1::hub_client::HubClient;
+use renkei_records::RecordBook;
+use renkei_store::{Store, TenantStore, Tree, TreeKind};
+use renkei_transport::{ClientOptions, Credentials};
+use tokio::sync::broadcast;
+use tonic::transport::Channel;
+
+use crate::GatewayError;
+use crate::config::{GatewayConfig, TenantConfig};
+
+#[derive(Debug)]
+pub(crate) struct Trees {
+    pub(crate) uans: Tree,
+    pub(crate) symbols: Tree,
+    pub(crate) symbol_index: Tree,
+    pub(crate) acquisitions: Tree,
+    pub(crate) copies: Tree,
+    pub(crate) inquiries: Tree,
+    pub(crate) idempotency: Tree,
+    pub(crate) seen_permits: Tree,
+    pub(crate) meta: Tree,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    pub(crate) code: AgencyCode,
+    pub(crate) name: String,
+    pub(crate) db: TenantStore,
+    pub(crate) trees: Trees,
+    pub(crate) records: RecordBook,
+    pub(crate) signing: SigningKey,
+    pub(crate) encryption: EncryptionKey,
+    pub(crate) hub: HubClient<Channel>,
+    pub(crate) retention: Duration,
+    /// Every inquiry state change, for WatchInquiry.
+    pub(crate) updates: broadcast::Sender<Arc<Inquiry>>,
+}
+
+impl Tenant {
+    pub(crate) fn open(
+        config: &GatewayConfig,
+        tc: &TenantConfig,
+        store: &Store,
+    ) -> Result<Tenant, GatewayError> {
+        let code = AgencyCode::parse(&tc.code)
+            .map_err(|e| GatewayError::Config(format!("tenant code: {e}")))?;
+        let db = store.tenant(&code);
+        let trees = Trees {
+            uans: db.tree(TreeKind::AddressNumbers)?,
+            symbols: db.tree(TreeKind::Symbols)?,
+            symbol_index: db.tree(TreeKind::SymbolIndex)?,
+            acquisitions: db.tree(TreeKind::Acquisitions)?,
+            copies: db.tree(TreeKind::Copies)?,
+            inquiries: db.tree(TreeKind::Inquiries)?,
+            idempotency: db.tree(TreeKind::IdempotencyKeys)?,
+            seen_permits: db.tree(TreeKind::SeenPermits)?,
+            meta: db.tree(TreeKind::Meta)?,
+        };
+        let ledger = Ledger::open(
+            &config.data_dir.join("records").join(code.as_str()),
+            LedgerOptions::default(),
+        )?;
+        let records = RecordBook::open(ledger, db.tree(TreeKind::RecordIndex)?)?;
+        let signing = renkei_crypto::read_signing_key(&tc.signing_key)?;
+        let encryption = renkei_crypto::read_encryption_key(&tc.encryption_key)?;
+        let creds = Credentials::load(&config.tls.ca, &tc.client_cert, &tc.client_key)?;
+        let opts = ClientOptions {
+            request_timeout: Duration::from_secs(config.limits.hub_timeout_secs),
+            ..ClientOptions::default()
+        };
+        let channel = renkei_transport::channel(
+            &config.hub.endpoint,
+            &config.hub.server_name,
+            &creds,
+            &opts,
+        )?;
+        let max = config.limits.max_message_bytes;
+        let hub = HubClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let (updates, _) = broadcast::channel(1024);
+        Ok(Tenant {
+            code,
+            name: tc.name.clone(),
+            db,
+            trees,
+            records,
+            signing,
+            encryption,
+            hub,
+            retention: Duration::from_secs(tc.inquiry_result_retention_secs),
+            updates,
+        })
+    }
+
+    /// Waits until this tenant's storage writes are on disk.
+    pub(crate) async fn commit(&self) -> Result<(), GatewayError> {
+        Ok(self.db.commit().await?)
+    }
+}
