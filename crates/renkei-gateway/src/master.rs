@@ -70,9 +70,10 @@ impl MasterCell {
         let data = self.verify(signed)?;
         let version = data.version();
         if let Some(cur) = self.peek()
-            && version <= cur.version() {
-                return Ok(Installed::NotNewer(cur.version()));
-            }
+            && version <= cur.version()
+        {
+            return Ok(Installed::NotNewer(cur.version()));
+        }
         self.tree.insert(KEY, signed.encode_to_vec())?;
         self.set(data);
         tracing::info!(version, "master data installed");

@@ -225,9 +225,10 @@ impl Tenant {
     /// Maps uan ↔ symbol, dropping the index entry of a symbol the person had before.
     fn store_symbol(&self, uan: &str, symbol: &[u8]) -> Result<(), GatewayError> {
         if let Some(old) = self.trees.symbols.insert(uan, symbol)?
-            && old.as_ref() != symbol {
-                self.trees.symbol_index.remove(old)?;
-            }
+            && old.as_ref() != symbol
+        {
+            self.trees.symbol_index.remove(old)?;
+        }
         self.trees.symbol_index.insert(symbol, uan)?;
         Ok(())
     }

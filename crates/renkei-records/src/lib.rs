@@ -217,23 +217,25 @@ impl RecordBook {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(seq_bytes);
                     if let Some(r) = self.get(u64::from_be_bytes(b))?
-                        && matches(&r) {
-                            out.push(r);
-                            if out.len() >= limit {
-                                break;
-                            }
+                        && matches(&r)
+                    {
+                        out.push(r);
+                        if out.len() >= limit {
+                            break;
                         }
+                    }
                 }
             }
             None => {
                 for seq in 0..self.ledger.len() {
                     if let Some(r) = self.get(seq)?
-                        && matches(&r) {
-                            out.push(r);
-                            if out.len() >= limit {
-                                break;
-                            }
+                        && matches(&r)
+                    {
+                        out.push(r);
+                        if out.len() >= limit {
+                            break;
                         }
+                    }
                 }
             }
         }

@@ -1,0 +1,302 @@
+//! A hub and one multi-tenant gateway in this process, on loopback, with real mTLS from a
+//! certificate directory (by default `certs-dev/`). Used by `renkei demo`, the end-to-end
+//! tests and `renkei bench`, so all three run the servers a deployment runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig};
+use renkei_hub::{Hub, HubConfig, HubKeys, HubLimits, MasterConfig};
+use renkei_transport::{ClientOptions, Credentials};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Master data shipped with Renkei (`deploy/master/`), embedded so the demo runs anywhere.
+pub const AGENCIES_TOML: &str = include_str!("../../../deploy/master/agencies.toml");
+pub const WHITELIST_TOML: &str = include_str!("../../../deploy/master/whitelist.toml");
+
+/// The municipalities the demo gateway hosts.
+pub const DEMO_TENANTS: [(&str, &str); 3] = [
+    ("011002", "札幌市"),
+    ("141003", "横浜市"),
+    ("232025", "岡崎市"),
+];
+
+pub const HUB_SERVER_NAME: &str = "hub.renkei.local";
+pub const GATEWAY_SERVER_NAME: &str = "gateway.renkei.local";
+
+/// How to start a cluster. `new` gives the demo's defaults; tests adjust fields.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub certs_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub tenants: Vec<(String, String)>,
+    pub hub_listen: SocketAddr,
+    pub gateway_local_listen: SocketAddr,
+    pub gateway_network_listen: SocketAddr,
+    pub hub_limits: HubLimits,
+    pub gateway_limits: GatewayLimits,
+    pub inquiry_result_retention_secs: u64,
+}
+
+impl ClusterOptions {
+    pub fn new(certs_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> ClusterOptions {
+        let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+        ClusterOptions {
+            certs_dir: certs_dir.into(),
+            data_dir: data_dir.into(),
+            tenants: DEMO_TENANTS
+                .iter()
+                .map(|(c, n)| ((*c).to_owned(), (*n).to_owned()))
+                .collect(),
+            hub_listen: any,
+            gateway_local_listen: any,
+            gateway_network_listen: any,
+            hub_limits: HubLimits::default(),
+            gateway_limits: GatewayLimits::default(),
+            inquiry_result_retention_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// A running hub and gateway.
+#[derive(Debug)]
+pub struct Cluster {
+    pub hub_addr: SocketAddr,
+    pub gateway_local_addr: SocketAddr,
+    pub gateway_network_addr: SocketAddr,
+    pub certs_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub hub: Hub,
+    pub gateway: Gateway,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Locates `certs-dev/`: the given directory, else `./certs-dev`, else the one in the
+/// source tree this binary was built from.
+pub fn find_certs_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match given {
+        Some(p) => vec![p.to_owned()],
+        None => vec![
+            PathBuf::from("certs-dev"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../certs-dev"),
+        ],
+    };
+    for c in &candidates {
+        if c.join("ca.pem").is_file() {
+            return std::path::absolute(c).context("resolving the certificate directory");
+        }
+    }
+    bail!(
+        "no certificate directory found (looked for ca.pem in {:?}); run `renkei certs generate --out certs-dev`",
+        candidates
+    )
+}
+
+/// Writes the embedded master data next to the data, pointing its key paths at `certs`.
+fn write_master(dir: &Path, certs: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let agencies = dir.join("agencies.toml");
+    let whitelist = dir.join("whitelist.toml");
+    let certs = certs.to_string_lossy().replace('\\', "/");
+    std::fs::write(
+        &agencies,
+        AGENCIES_TOML.replace("\"../../certs-dev/", &format!("\"{certs}/")),
+    )?;
+    std::fs::write(&whitelist, WHITELIST_TOML)?;
+    Ok((agencies, whitelist))
+}
+
+async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Cluster {
+    pub async fn start(opts: ClusterOptions) -> anyhow::Result<Cluster> {
+        let certs = std::path::absolute(&opts.certs_dir)?;
+        let data = std::path::absolute(&opts.data_dir)?;
+        let hub_listener = TcpListener::bind(opts.hub_listen)
+            .await
+            .context("binding the hub")?;
+        let local_listener = TcpListener::bind(opts.gateway_local_listen)
+            .await
+            .context("binding the gateway's local side")?;
+        let network_listener = TcpListener::bind(opts.gateway_network_listen)
+            .await
+            .context("binding the gateway's network side")?;
+        let hub_addr = hub_listener.local_addr()?;
+        let gateway_local_addr = local_listener.local_addr()?;
+        let gateway_network_addr = network_listener.local_addr()?;
+
+        let (agencies, whitelist) = write_master(&data.join("master"), &certs)?;
+        let hub_config = HubConfig {
+            listen: hub_addr,
+            data_dir: data.join("hub"),
+            tls: renkei_hub::TlsFiles {
+                ca: certs.join("ca.pem"),
+                cert: certs.join("hub.pem"),
+                key: certs.join("hub.key.pem"),
+            },
+            keys: HubKeys {
+                signing: certs.join("keys/hub.sign.key"),
+                symbols: certs.join("keys/hub.symbol.key"),
+            },
+            master: MasterConfig {
+                agencies,
+                whitelist,
+                validity_days: 30,
+                endpoint_overrides: opts
+                    .tenants
+                    .iter()
+                    .map(|(code, _)| (code.clone(), gateway_network_addr.to_string()))
+                    .collect(),
+            },
+            limits: opts.hub_limits.clone(),
+        };
+        let gateway_config = GatewayConfig {
+            name: "gw1".into(),
+            listen_local: gateway_local_addr,
+            listen_network: gateway_network_addr,
+            data_dir: data.join("gateway"),
+            tls: renkei_gateway::TlsFiles {
+                ca: certs.join("ca.pem"),
+                cert: certs.join("gateway.pem"),
+                key: certs.join("gateway.key.pem"),
+            },
+            hub: HubLink {
+                endpoint: hub_addr.to_string(),
+                server_name: HUB_SERVER_NAME.into(),
+                signing_public_key: certs.join("keys/hub.sign.pub"),
+                master_refresh_secs: 300,
+            },
+            tenants: opts
+                .tenants
+                .iter()
+                .map(|(code, name)| TenantConfig {
+                    code: code.clone(),
+                    name: name.clone(),
+                    client_cert: certs.join(format!("tenant-{code}.pem")),
+                    client_key: certs.join(format!("tenant-{code}.key.pem")),
+                    signing_key: certs.join(format!("keys/{code}.sign.key")),
+                    encryption_key: certs.join(format!("keys/{code}.enc.key")),
+                    inquiry_result_retention_secs: opts.inquiry_result_retention_secs,
+                })
+                .collect(),
+            limits: opts.gateway_limits.clone(),
+        };
+
+        let hub = Hub::open(hub_config).context("starting the hub")?;
+        let gateway = Gateway::open(gateway_config).context("starting the gateway")?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let h = hub.clone();
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            h.serve(hub_listener, shutdown_signal(rx))
+                .await
+                .context("hub")
+        }));
+        let g = gateway.clone();
+        tasks.push(tokio::spawn(async move {
+            g.serve(local_listener, network_listener, shutdown_signal(stop_rx))
+                .await
+                .context("gateway")
+        }));
+
+        // The gateway can check nothing until it holds verified master data.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match gateway.refresh_master().await {
+                Ok(_) if gateway.master_version().is_some() => break,
+                Ok(_) => {}
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    return Err(anyhow::anyhow!(
+                        "the gateway could not fetch master data: {e}"
+                    ));
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Cluster {
+            hub_addr,
+            gateway_local_addr,
+            gateway_network_addr,
+            certs_dir: certs,
+            data_dir: data,
+            hub,
+            gateway,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Credentials from the certificate directory, e.g. `backoffice-011002`.
+    pub fn credentials(&self, name: &str) -> anyhow::Result<Credentials> {
+        let d = &self.certs_dir;
+        Credentials::load(
+            &d.join("ca.pem"),
+            &d.join(format!("{name}.pem")),
+            &d.join(format!("{name}.key.pem")),
+        )
+        .with_context(|| format!("loading the {name} certificate"))
+    }
+
+    /// A channel to the gateway's local side as a tenant's back-office system.
+    pub fn backoffice(&self, code: &str) -> anyhow::Result<Channel> {
+        let creds = self.credentials(&format!("backoffice-{code}"))?;
+        Ok(renkei_transport::channel(
+            &self.gateway_local_addr.to_string(),
+            GATEWAY_SERVER_NAME,
+            &creds,
+            &ClientOptions::default(),
+        )?)
+    }
+
+    /// A channel to the hub with the named credentials (e.g. `auditor`, `tenant-011002`).
+    pub fn hub_channel(&self, name: &str) -> anyhow::Result<Channel> {
+        let creds = self.credentials(name)?;
+        Ok(renkei_transport::channel(
+            &self.hub_addr.to_string(),
+            HUB_SERVER_NAME,
+            &creds,
+            &ClientOptions::default(),
+        )?)
+    }
+
+    /// A channel to the gateway's network side with the named credentials (e.g. `hub`).
+    pub fn network_channel(&self, name: &str) -> anyhow::Result<Channel> {
+        let creds = self.credentials(name)?;
+        Ok(renkei_transport::channel(
+            &self.gateway_network_addr.to_string(),
+            GATEWAY_SERVER_NAME,
+            &creds,
+            &ClientOptions::default(),
+        )?)
+    }
+
+    /// Stops both servers and waits for them.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.await.context("server task panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Waits until a server task ends (it should not, before `shutdown`).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        let (r, _, rest) = futures::future::select_all(self.tasks.drain(..)).await;
+        self.tasks = rest;
+        r.context("server task panicked")?
+    }
+}

@@ -1,0 +1,152 @@
+//! `renkei`: run the hub, the gateway, the demo; manage development certificates.
+#![forbid(unsafe_code)]
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "renkei",
+    version,
+    about = "Renkei (連携): an inter-agency data-exchange gateway emulating the 中間サーバー and the 情報提供ネットワークシステム"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a hub and a gateway on loopback, load a synthetic population and play the
+    /// demo scenarios.
+    ///
+    /// Example: renkei demo --serve
+    Demo(demo::DemoArgs),
+    /// Run the network hub (情報提供ネットワークシステム).
+    ///
+    /// Example: renkei hub --config deploy/hub.toml
+    Hub {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a gateway (中間サーバー) hosting the municipalities of its configuration.
+    ///
+    /// Example: renkei gateway --config deploy/gateway.toml
+    Gateway {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Development certificates and keys.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// (Re)generate the development PKI and agency keys (development only).
+    ///
+    /// Example: renkei certs generate --out certs-dev
+    Generate {
+        #[arg(long, default_value = "certs-dev")]
+        out: PathBuf,
+    },
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Demo(args) => {
+            init_logging("warn");
+            demo::run(args).await
+        }
+        Command::Hub { config } => {
+            init_logging("info");
+            let config = renkei_hub::HubConfig::load(&config)?;
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            let hub = renkei_hub::Hub::open(config)?;
+            tracing::info!(addr = %listener.local_addr()?, master_version = hub.master_version(), "hub serving");
+            hub.serve(listener, shutdown_signal()).await?;
+            Ok(true)
+        }
+        Command::Gateway { config } => {
+            init_logging("info");
+            let config = renkei_gateway::GatewayConfig::load(&config)?;
+            let local = TcpListener::bind(config.listen_local)
+                .await
+                .with_context(|| format!("binding {}", config.listen_local))?;
+            let network = TcpListener::bind(config.listen_network)
+                .await
+                .with_context(|| format!("binding {}", config.listen_network))?;
+            let gateway = renkei_gateway::Gateway::open(config)?;
+            tracing::info!(
+                local = %local.local_addr()?,
+                network = %network.local_addr()?,
+                tenants = ?gateway.tenant_codes(),
+                "gateway serving"
+            );
+            gateway.serve(local, network, shutdown_signal()).await?;
+            Ok(true)
+        }
+        Command::Certs {
+            command: CertsCommand::Generate { out },
+        } => {
+            init_logging("warn");
+            let spec = renkei_pki::DevPkiSpec::default_dev()?;
+            let generated = renkei_pki::generate_dev_pki(&out, &spec)?;
+            print!("{generated}");
+            println!(
+                "wrote {} files to {} (development only)",
+                generated.files.len(),
+                out.display()
+            );
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

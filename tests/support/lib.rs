@@ -1,0 +1,163 @@
+//! Shared harness for the end-to-end tests: a real hub and gateway on loopback with mTLS
+//! (`renkei_cli::cluster`), the demo population, and clients for each role.
+#![forbid(unsafe_code)]
+#![allow(missing_debug_implementations, unreachable_pub, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use renkei_cli::cluster::{Cluster, ClusterOptions};
+use renkei_cli::population::{self, Resident};
+use renkei_proto::v1::inquiries_client::InquiriesClient;
+use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
+use renkei_proto::v1::symbols_client::SymbolsClient;
+use renkei_proto::v1::{
+    AcquireSymbolRequest, AcquisitionState, Inquiry, ProvisionCopy, PutCopyRequest,
+    RegisterAddressNumberRequest, SubmitInquiryRequest,
+};
+use tonic::transport::Channel;
+
+pub const SAPPORO: &str = "011002";
+pub const YOKOHAMA: &str = "141003";
+pub const OKAZAKI: &str = "232025";
+
+/// The checked-in development certificates.
+pub fn certs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../certs-dev")
+}
+
+pub struct TestCluster {
+    pub cluster: Cluster,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    pub async fn start() -> TestCluster {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ClusterOptions)) -> TestCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = ClusterOptions::new(certs_dir(), dir.path());
+        adjust(&mut opts);
+        let cluster = Cluster::start(opts).await.unwrap();
+        TestCluster { cluster, dir }
+    }
+
+    pub fn backoffice(&self, code: &str) -> Channel {
+        self.cluster.backoffice(code).unwrap()
+    }
+
+    pub fn symbols(&self, code: &str) -> SymbolsClient<Channel> {
+        SymbolsClient::new(self.backoffice(code))
+    }
+
+    pub fn copies(&self, code: &str) -> ProvisionCopiesClient<Channel> {
+        ProvisionCopiesClient::new(self.backoffice(code))
+    }
+
+    pub fn inquiries(&self, code: &str) -> InquiriesClient<Channel> {
+        InquiriesClient::new(self.backoffice(code))
+    }
+
+    /// Registers, acquires and (if it has a history) registers the copy of each resident.
+    pub async fn enrol(&self, code: &str, residents: &[Resident]) {
+        let mut symbols = self.symbols(code);
+        for r in residents {
+            symbols
+                .register_address_number(RegisterAddressNumberRequest {
+                    unified_address_number: r.unified_address_number.clone(),
+                })
+                .await
+                .unwrap();
+            let a = symbols
+                .acquire_symbol(AcquireSymbolRequest {
+                    unified_address_number: r.unified_address_number.clone(),
+                    my_number: r.my_number.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(a.state, AcquisitionState::Acquired as i32, "{a:?}");
+            if let Some(h) = &r.history {
+                self.copies(code)
+                    .put_copy(PutCopyRequest {
+                        copy: Some(ProvisionCopy {
+                            unified_address_number: r.unified_address_number.clone(),
+                            item: 25,
+                            content: Some(population::content(h)),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The demo's two movers, enrolled on both sides. Returns (in 横浜市, in 札幌市) pairs.
+    pub async fn movers(&self) -> Vec<(Resident, Resident)> {
+        let movers = population::movers(today());
+        for (y, s) in &movers {
+            self.enrol(YOKOHAMA, std::slice::from_ref(y)).await;
+            self.enrol(SAPPORO, std::slice::from_ref(s)).await;
+        }
+        movers
+    }
+
+    pub async fn ask(
+        &self,
+        inquirer: &str,
+        key: &str,
+        uan: &str,
+        provider: &str,
+        item: u32,
+    ) -> Result<Inquiry, tonic::Status> {
+        self.inquiries(inquirer)
+            .submit_inquiry(ask_request(key, uan, provider, item))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Stops the servers and hands back the data directory, so a test can inspect what was
+    /// written to disk after every writer has flushed and closed.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.cluster.shutdown().await.unwrap();
+        self.dir
+    }
+}
+
+pub fn ask_request(key: &str, uan: &str, provider: &str, item: u32) -> SubmitInquiryRequest {
+    SubmitInquiryRequest {
+        idempotency_key: key.into(),
+        unified_address_number: uan.into(),
+        provider: provider.into(),
+        procedure: "vaccination".into(),
+        item,
+        case_reference: String::new(),
+    }
+}
+
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Every file under `dir`, read whole, for tests that search storage for what must not be there.
+pub fn all_bytes_under(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

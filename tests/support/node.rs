@@ -1,0 +1,27 @@
+//! A real server process for the crash test: starts a hub and a gateway on loopback in
+//! one process over the given data directory, prints their addresses as one JSON line,
+//! and serves until killed.
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+
+use renkei_cli::cluster::{Cluster, ClusterOptions};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let data = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: renkei-e2e-node DATA_DIR"))?;
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let mut cluster = Cluster::start(ClusterOptions::new(certs, data)).await?;
+    let line = serde_json::json!({
+        "hub": cluster.hub_addr.to_string(),
+        "local": cluster.gateway_local_addr.to_string(),
+        "network": cluster.gateway_network_addr.to_string(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    drop(out);
+    cluster.wait().await
+}
