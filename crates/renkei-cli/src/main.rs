@@ -1,6 +1,7 @@
 //! `renkei`: run the hub, the gateway, the demo; manage development certificates.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 
 use std::path::PathBuf;
@@ -42,6 +43,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Measure throughput and latency of the real servers (see docs/performance.md).
+    ///
+    /// Example: renkei bench e2e --vs-baseline
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Development certificates and keys.
     Certs {
         #[command(subcommand)]
@@ -81,6 +89,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Demo(args) => {
             init_logging("warn");
             demo::run(args).await
+        }
+        Command::Bench { command } => {
+            init_logging("warn");
+            bench::run(command).await
         }
         Command::Hub { config } => {
             init_logging("info");

@@ -1,0 +1,579 @@
+//! `renkei bench`: throughput and latency of the real servers, against a baseline measured
+//! in the same run. The load driver and the baseline live in `renkei-bench`; this module
+//! sets up the servers and the population and says what one operation is.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::{Args, Subcommand};
+use renkei_bench::baseline::{Baseline, BaselineSpec};
+use renkei_bench::{LoadMode, LoadSpec, ProcessUsage, Report};
+use renkei_cli::cluster::{Cluster, ClusterOptions, GATEWAY_SERVER_NAME, find_certs_dir};
+use renkei_cli::population::{Rng, childhood_history, content, my_number};
+use renkei_gateway::GatewayLimits;
+use renkei_hub::HubLimits;
+use renkei_proto::v1::inquiries_client::InquiriesClient;
+use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
+use renkei_proto::v1::symbols_client::SymbolsClient;
+use renkei_proto::v1::{
+    AcquireSymbolRequest, AcquisitionState, InquiryState, ProvisionCopy, PutCopyRequest,
+    RegisterAddressNumberRequest, SubmitInquiryRequest,
+};
+use renkei_transport::{ClientOptions, RateLimit};
+use tonic::transport::Channel;
+
+const INQUIRER: &str = "011002";
+const PROVIDER: &str = "141003";
+/// High enough that the limiter never refuses the bench's single caller identity, while
+/// still running on every request as it does in production.
+const BENCH_RATE: RateLimit = RateLimit {
+    per_second: 10_000_000,
+    burst: 10_000_000,
+};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// End-to-end inquiries answered automatically: back office → gateway → hub → gateway
+    /// and back, with mTLS, sealing and durable records at all three keepers.
+    ///
+    /// Example: renkei bench e2e --vs-baseline --duration 10
+    E2e {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Also run the baseline in the same process and print the ratio.
+        #[arg(long)]
+        vs_baseline: bool,
+        /// Persons enrolled on both sides (inquiries cycle through them).
+        #[arg(long, default_value_t = 1000)]
+        persons: u32,
+        /// Use a running gateway (its local side, host:port) instead of starting servers.
+        /// It must host 011002 and 141003 with the hub it uses; the bench enrols its own
+        /// synthetic persons there.
+        #[arg(long)]
+        gateway: Option<String>,
+    },
+    /// The same RPC legs and cryptography as `e2e`, with no storage and no logic.
+    ///
+    /// Example: renkei bench baseline --concurrency 64
+    Baseline {
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Bulk registration of provision copies (durable), through the gateway's ImportCopies.
+    ///
+    /// Example: renkei bench import --records 200000
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        records: u32,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Bulk symbol acquisition through the gateway's AcquireSymbols (gateway → hub).
+    ///
+    /// Example: renkei bench symbols --count 100000
+    Symbols {
+        #[arg(long, default_value_t = 50_000)]
+        count: u32,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Certificate directory (default: ./certs-dev or the source tree's).
+    #[arg(long)]
+    certs: Option<PathBuf>,
+    /// Where the servers keep their data (default: a temporary directory, removed after).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    /// Closed loop: this many inquiries in flight (ignored with --rate).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: start this many inquiries per second, whatever the latency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Client channels (HTTP/2 connections) the load is spread over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl LoadArgs {
+    fn spec(&self) -> LoadSpec {
+        LoadSpec {
+            mode: match self.rate {
+                Some(r) => LoadMode::Open { rate_per_s: r },
+                None => LoadMode::Closed {
+                    concurrency: self.concurrency,
+                },
+            },
+            warmup: Duration::from_secs(self.warmup),
+            duration: Duration::from_secs(self.duration),
+        }
+    }
+}
+
+/// A data directory: the given one, or a temporary one removed when this is dropped.
+struct DataDir {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl DataDir {
+    fn new(given: &Option<PathBuf>) -> anyhow::Result<DataDir> {
+        match given {
+            Some(p) => {
+                std::fs::create_dir_all(p)?;
+                Ok(DataDir {
+                    path: p.clone(),
+                    _temp: None,
+                })
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("renkei-bench-").tempdir()?;
+                Ok(DataDir {
+                    path: t.path().to_owned(),
+                    _temp: Some(t),
+                })
+            }
+        }
+    }
+}
+
+async fn start_cluster(common: &CommonArgs, data: &DataDir) -> anyhow::Result<Cluster> {
+    let certs = find_certs_dir(common.certs.as_deref())?;
+    let mut opts = ClusterOptions::new(certs, &data.path);
+    opts.gateway_limits = GatewayLimits {
+        rate_per_second: BENCH_RATE.per_second,
+        burst: BENCH_RATE.burst,
+        ..GatewayLimits::default()
+    };
+    opts.hub_limits = HubLimits {
+        rate_per_second: BENCH_RATE.per_second,
+        burst: BENCH_RATE.burst,
+        ..HubLimits::default()
+    };
+    Cluster::start(opts).await
+}
+
+fn print(reports: &[Report], json: bool, ratio: Option<f64>) -> anyhow::Result<()> {
+    if json {
+        let mut v = serde_json::json!({ "reports": reports });
+        if let Some(r) = ratio {
+            v["ratio_e2e_to_baseline"] = serde_json::json!(r);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for r in reports {
+            println!("{r}");
+        }
+        if let Some(r) = ratio {
+            println!("ratio e2e / baseline throughput: {r:.2}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<bool> {
+    match cmd {
+        BenchCommand::E2e {
+            load,
+            vs_baseline,
+            persons,
+            gateway,
+        } => {
+            let e2e = e2e(&load, persons, gateway).await?;
+            let mut reports = vec![e2e];
+            let mut ratio = None;
+            if vs_baseline {
+                let b = baseline(&load).await?;
+                ratio = Some(reports[0].throughput_per_s / b.throughput_per_s.max(1e-9));
+                reports.push(b);
+            }
+            print(&reports, load.common.json, ratio)?;
+            Ok(reports.iter().all(|r| r.errors == 0))
+        }
+        BenchCommand::Baseline { load } => {
+            let b = baseline(&load).await?;
+            let ok = b.errors == 0;
+            print(&[b], load.common.json, None)?;
+            Ok(ok)
+        }
+        BenchCommand::Import { records, common } => {
+            let r = import(records, &common).await?;
+            let ok = r.errors == 0;
+            print(&[r], common.json, None)?;
+            Ok(ok)
+        }
+        BenchCommand::Symbols { count, common } => {
+            let r = symbols(count, &common).await?;
+            let ok = r.errors == 0;
+            print(&[r], common.json, None)?;
+            Ok(ok)
+        }
+    }
+}
+
+/// One synthetic person who moved from the provider to the inquirer.
+struct Person {
+    my_number: String,
+    inquirer_uan: String,
+    provider_uan: String,
+}
+
+fn people(n: u32, seed: u64) -> Vec<Person> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| Person {
+            my_number: my_number(&mut rng),
+            inquirer_uan: format!("{INQUIRER}8{i:08}"),
+            provider_uan: format!("{PROVIDER}8{i:08}"),
+        })
+        .collect()
+}
+
+fn copies(uans: impl Iterator<Item = String>, seed: u64) -> Vec<PutCopyRequest> {
+    let mut rng = Rng::new(seed);
+    let today = time::OffsetDateTime::now_utc().date();
+    uans.map(|uan| {
+        let birth = today - time::Duration::days(400 + rng.below(2500) as i64);
+        let h = childhood_history(&mut rng, birth, today, "1410099999");
+        PutCopyRequest {
+            copy: Some(ProvisionCopy {
+                unified_address_number: uan,
+                item: 25,
+                content: Some(content(&h)),
+                ..Default::default()
+            }),
+        }
+    })
+    .collect()
+}
+
+async fn register(ch: &Channel, uans: Vec<String>) -> anyhow::Result<()> {
+    let reqs = uans.into_iter().map(|u| RegisterAddressNumberRequest {
+        unified_address_number: u,
+    });
+    let s = SymbolsClient::new(ch.clone())
+        .register_address_numbers(tokio_stream::iter(reqs))
+        .await?
+        .into_inner();
+    ensure!(
+        s.rejected == 0,
+        "registration rejected {} numbers: {:?}",
+        s.rejected,
+        s.errors.first()
+    );
+    Ok(())
+}
+
+/// Acquires symbols in one bulk stream; returns how many were acquired.
+async fn acquire(ch: &Channel, pairs: Vec<(String, String)>) -> anyhow::Result<(u64, u64)> {
+    let reqs = pairs.into_iter().map(|(uan, my)| AcquireSymbolRequest {
+        unified_address_number: uan,
+        my_number: my,
+    });
+    let mut stream = SymbolsClient::new(ch.clone())
+        .acquire_symbols(tokio_stream::iter(reqs))
+        .await?
+        .into_inner();
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(a) = stream.message().await? {
+        if a.state == AcquisitionState::Acquired as i32 {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    Ok((ok, failed))
+}
+
+async fn import_copies(ch: &Channel, reqs: Vec<PutCopyRequest>) -> anyhow::Result<(u64, u64)> {
+    let s = ProvisionCopiesClient::new(ch.clone())
+        .import_copies(tokio_stream::iter(reqs))
+        .await?
+        .into_inner();
+    Ok((s.accepted, s.rejected))
+}
+
+fn channels(
+    cluster_or_addr: &str,
+    certs: &std::path::Path,
+    code: &str,
+    n: usize,
+) -> anyhow::Result<Vec<Channel>> {
+    let creds = renkei_transport::Credentials::load(
+        &certs.join("ca.pem"),
+        &certs.join(format!("backoffice-{code}.pem")),
+        &certs.join(format!("backoffice-{code}.key.pem")),
+    )?;
+    (0..n.max(1))
+        .map(|_| {
+            Ok(renkei_transport::channel(
+                cluster_or_addr,
+                GATEWAY_SERVER_NAME,
+                &creds,
+                &ClientOptions::default(),
+            )?)
+        })
+        .collect()
+}
+
+async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::Result<Report> {
+    ensure!(persons > 0, "--persons must be at least 1");
+    let data = DataDir::new(&load.common.data_dir)?;
+    let certs = find_certs_dir(load.common.certs.as_deref())?;
+    let (cluster, addr) = match gateway {
+        Some(a) => (None, a),
+        None => {
+            let c = start_cluster(&load.common, &data).await?;
+            let a = c.gateway_local_addr.to_string();
+            (Some(c), a)
+        }
+    };
+    let inquirer = channels(&addr, &certs, INQUIRER, load.connections)?;
+    let provider = channels(&addr, &certs, PROVIDER, 1)?;
+    let people = people(persons, 0xBE7C);
+    eprintln!("bench e2e: enrolling {persons} persons on both sides…");
+    register(
+        &inquirer[0],
+        people.iter().map(|p| p.inquirer_uan.clone()).collect(),
+    )
+    .await?;
+    register(
+        &provider[0],
+        people.iter().map(|p| p.provider_uan.clone()).collect(),
+    )
+    .await?;
+    for (ch, side) in [(&inquirer[0], true), (&provider[0], false)] {
+        let pairs = people
+            .iter()
+            .map(|p| {
+                (
+                    if side {
+                        p.inquirer_uan.clone()
+                    } else {
+                        p.provider_uan.clone()
+                    },
+                    p.my_number.clone(),
+                )
+            })
+            .collect();
+        let (_, failed) = acquire(ch, pairs).await?;
+        ensure!(
+            failed == 0,
+            "{failed} symbol acquisitions failed during setup"
+        );
+    }
+    let (_, rejected) = import_copies(
+        &provider[0],
+        copies(people.iter().map(|p| p.provider_uan.clone()), 7),
+    )
+    .await?;
+    ensure!(
+        rejected == 0,
+        "{rejected} copies were rejected during setup"
+    );
+
+    let uans: Arc<Vec<String>> = Arc::new(people.into_iter().map(|p| p.inquirer_uan).collect());
+    let clients: Arc<Vec<InquiriesClient<Channel>>> =
+        Arc::new(inquirer.into_iter().map(InquiriesClient::new).collect());
+    let run_id = renkei_core::now_ms();
+    eprintln!("bench e2e: measuring…");
+    let report = renkei_bench::drive("e2e inquiries (real servers)", &load.spec(), move |i| {
+        let (uans, clients) = (uans.clone(), clients.clone());
+        async move {
+            let mut c = clients[(i as usize) % clients.len()].clone();
+            let req = SubmitInquiryRequest {
+                idempotency_key: format!("bench-{run_id}-{i}"),
+                unified_address_number: uans[(i as usize) % uans.len()].clone(),
+                provider: PROVIDER.into(),
+                procedure: "vaccination".into(),
+                item: 25,
+                case_reference: String::new(),
+            };
+            let inquiry = c
+                .submit_inquiry(req)
+                .await
+                .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+                .into_inner();
+            if inquiry.state == InquiryState::Answered as i32 && inquiry.content.is_some() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "inquiry ended {:?}: {:?}",
+                    inquiry.state,
+                    inquiry.refusal.map(|r| r.message)
+                ))
+            }
+        }
+    })
+    .await?;
+    if let Some(c) = cluster {
+        c.shutdown().await.context("stopping the servers")?;
+    }
+    Ok(report)
+}
+
+async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
+    let certs = find_certs_dir(load.common.certs.as_deref())?;
+    let person = people(1, 0xBA5E).remove(0);
+    let mut rng = Rng::new(3);
+    let today = time::OffsetDateTime::now_utc().date();
+    let history = childhood_history(
+        &mut rng,
+        today - time::Duration::days(1500),
+        today,
+        "1410099999",
+    );
+    let spec = BaselineSpec {
+        inquirer: renkei_core::AgencyCode::parse(INQUIRER)?,
+        provider: renkei_core::AgencyCode::parse(PROVIDER)?,
+        my_number: person.my_number,
+        content: content(&history),
+        rate_limit: BENCH_RATE,
+    };
+    let b = Baseline::start(&certs, spec).await?;
+    let clients: Arc<Vec<InquiriesClient<Channel>>> = Arc::new(
+        channels(&b.local.to_string(), &certs, INQUIRER, load.connections)?
+            .into_iter()
+            .map(InquiriesClient::new)
+            .collect(),
+    );
+    eprintln!("bench baseline: measuring…");
+    let report = renkei_bench::drive(
+        "baseline (same RPC legs and crypto, no storage, no logic)",
+        &load.spec(),
+        move |i| {
+            let clients = clients.clone();
+            async move {
+                let mut c = clients[(i as usize) % clients.len()].clone();
+                let req = SubmitInquiryRequest {
+                    idempotency_key: format!("b-{i}"),
+                    unified_address_number: "0".into(),
+                    provider: PROVIDER.into(),
+                    procedure: "vaccination".into(),
+                    item: 25,
+                    case_reference: String::new(),
+                };
+                let inquiry = c
+                    .submit_inquiry(req)
+                    .await
+                    .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+                    .into_inner();
+                if inquiry.content.is_some() {
+                    Ok(())
+                } else {
+                    Err("no content".into())
+                }
+            }
+        },
+    )
+    .await?;
+    b.shutdown().await;
+    Ok(report)
+}
+
+async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
+    if records == 0 {
+        bail!("--records must be at least 1");
+    }
+    let data = DataDir::new(&common.data_dir)?;
+    let cluster = start_cluster(common, &data).await?;
+    let certs = cluster.certs_dir.clone();
+    let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, PROVIDER, 1)?.remove(0);
+    let uans: Vec<String> = (0..records).map(|i| format!("{PROVIDER}7{i:08}")).collect();
+    eprintln!("bench import: registering {records} address numbers and generating copies…");
+    register(&ch, uans.clone()).await?;
+    let reqs = copies(uans.into_iter(), 11);
+    let bytes: usize = reqs.iter().map(prost::Message::encoded_len).sum();
+    eprintln!("bench import: importing…");
+    let before = ProcessUsage::now();
+    let t0 = Instant::now();
+    let (accepted, rejected) = import_copies(&ch, reqs).await?;
+    let elapsed = t0.elapsed();
+    let usage = ProcessUsage::now().since(&before);
+    let size = dir_size(&cluster.data_dir.join("gateway"));
+    cluster.shutdown().await?;
+    Ok(Report::batch(
+        "bulk import of provision copies (durable)",
+        accepted,
+        rejected,
+        elapsed,
+        usage,
+    )
+    .with_extra(
+        "payload",
+        format!("{:.1} MiB of copies sent", bytes as f64 / 1048576.0),
+    )
+    .with_extra(
+        "on disk",
+        format!(
+            "{:.1} MiB gateway store after import",
+            size as f64 / 1048576.0
+        ),
+    ))
+}
+
+async fn symbols(count: u32, common: &CommonArgs) -> anyhow::Result<Report> {
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let data = DataDir::new(&common.data_dir)?;
+    let cluster = start_cluster(common, &data).await?;
+    let certs = cluster.certs_dir.clone();
+    let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, INQUIRER, 1)?.remove(0);
+    let people = people(count, 0x5E11);
+    eprintln!("bench symbols: registering {count} address numbers…");
+    register(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
+    let pairs = people
+        .into_iter()
+        .map(|p| (p.inquirer_uan, p.my_number))
+        .collect();
+    eprintln!("bench symbols: acquiring…");
+    let before = ProcessUsage::now();
+    let t0 = Instant::now();
+    let (ok, failed) = acquire(&ch, pairs).await?;
+    let elapsed = t0.elapsed();
+    let usage = ProcessUsage::now().since(&before);
+    cluster.shutdown().await?;
+    Ok(Report::batch(
+        "bulk symbol acquisition (gateway → hub)",
+        ok,
+        failed,
+        elapsed,
+        usage,
+    ))
+}
+
+/// Bytes of every file below `dir` (0 for what cannot be read).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
