@@ -15,31 +15,41 @@ fn bucket_for(len: usize) -> usize {
         .unwrap_or_else(|| len.div_ceil(LARGE_STEP) * LARGE_STEP)
 }
 
+/// Bytes the `padding` field costs on the wire with `len` bytes of padding: its tag, the
+/// varint of its length, and the padding itself; nothing when empty.
+fn field_cost(len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// The padding length whose field costs exactly `need` bytes, if one exists. Some costs
+/// cannot be hit (1, and the values where the length's varint grows by a byte, e.g. 130).
+fn padding_for(need: usize) -> Option<usize> {
+    if need == 0 {
+        return Some(0);
+    }
+    (1..=10)
+        .filter_map(|varint| need.checked_sub(1 + varint))
+        .find(|&len| len > 0 && field_cost(len) == need)
+}
+
 /// Sets `payload.padding` so the encoded payload is exactly a bucket size.
 ///
-/// The padding field's own tag and length prefix change the encoded size, so the padding
-/// length is searched for rather than computed once; at most a few iterations run.
+/// Computed, not searched: a search that steps the length by one byte can oscillate for
+/// ever where the length prefix grows (that was a real hang). When no padding length hits a
+/// bucket exactly, the next bucket is used; the choice depends only on the unpadded size.
 pub fn pad_answer_payload(payload: &mut AnswerPayload) {
     payload.padding.clear();
     let unpadded = payload.encoded_len();
-    // Tag (1 byte) + at least a 1-byte length: the smallest non-empty padding costs 3 bytes,
-    // an empty one costs nothing; aiming for ≥ unpadded + 2 keeps the arithmetic simple.
-    let target = bucket_for(unpadded + 2);
-    let mut pad = target.saturating_sub(unpadded + 2);
+    let mut target = bucket_for(unpadded);
     loop {
-        payload.padding = vec![0u8; pad];
-        let len = payload.encoded_len();
-        if len == target {
+        if let Some(len) = padding_for(target - unpadded) {
+            payload.padding = vec![0u8; len];
             return;
         }
-        if len > target {
-            if pad == 0 {
-                return;
-            }
-            pad -= 1;
-        } else {
-            pad += 1;
-        }
+        target = bucket_for(target + 1);
     }
 }
 
@@ -96,5 +106,36 @@ mod tests {
             );
             assert!(after == 1024 || after >= before + 2);
         }
+    }
+
+    #[test]
+    fn every_unpadded_size_pads_exactly_and_terminates() {
+        // Walks the unpadded size byte by byte across several buckets, including the sizes
+        // where the padding's length prefix grows (the old search looped there for ever).
+        for k in 0..5000 {
+            let mut p = payload(0);
+            p.inquiry_id = "x".repeat(k);
+            let before = p.encoded_len();
+            pad_answer_payload(&mut p);
+            let after = p.encoded_len();
+            assert_eq!(
+                after,
+                bucket_for(after),
+                "k={k} before={before} after={after}"
+            );
+            assert!(after >= before);
+            assert!(after <= bucket_for(bucket_for(before) + 1), "k={k}");
+        }
+    }
+
+    #[test]
+    fn unreachable_costs_are_recognised() {
+        assert_eq!(padding_for(0), Some(0));
+        assert_eq!(padding_for(1), None);
+        assert_eq!(padding_for(2), None);
+        assert_eq!(padding_for(3), Some(1));
+        assert_eq!(padding_for(129), Some(127));
+        assert_eq!(padding_for(130), None);
+        assert_eq!(padding_for(131), Some(128));
     }
 }
