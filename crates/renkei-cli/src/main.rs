@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,10 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Operator terminal: login, held inquiries, flags, accounts, audit log.
+    ///
+    /// Example: renkei ops --cert certs-dev/terminal-141003.pem --key certs-dev/terminal-141003.key.pem held list
+    Ops(ops::OpsArgs),
     /// Development certificates and keys.
     Certs {
         #[command(subcommand)]
@@ -111,6 +116,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Ops(args) => {
+            init_logging("warn");
+            ops::run(args).await
         }
         Command::Certs {
             command: CertsCommand::Generate { out },
