@@ -782,3 +782,97 @@ async fn a_flagged_record_looks_to_the_inquirer_like_an_ordinary_slow_answer() {
     server.await.unwrap().unwrap();
     tc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_copy_the_inquiry_is_held_and_answered_by_hand() {
+    let tc = TestCluster::start_with(|o| {
+        o.held.answer_deadline_ms = DEADLINE_MS;
+        o.held.hold_without_copy = vec!["vaccination".into()];
+    })
+    .await;
+    let admin = tc.admin(YOKOHAMA).await;
+    let approver = tc
+        .operator(YOKOHAMA, &admin, "approver", approver("vaccination"))
+        .await;
+    let movers = tc.movers().await;
+    // The second mover has no copy at 横浜市.
+    let (y, s) = &movers[1];
+    assert!(y.history.is_none());
+    let inquiry = tc
+        .ask(SAPPORO, "manual", &s.unified_address_number, YOKOHAMA, 25)
+        .await
+        .unwrap();
+    assert_eq!(inquiry.state, InquiryState::Pending as i32);
+    let held = approver
+        .block()
+        .list_held(approver.req(ListHeldRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .held;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].cause, renkei_proto::v1::HoldCause::NoCopy as i32);
+    let permit_id = held[0].permit_id.clone();
+
+    // The hand-made answer passes the same format check as a copy.
+    let mut history = movers[0].0.history.clone().unwrap();
+    let decide = async |content: renkei_proto::v1::VaccinationHistory| {
+        approver
+            .block()
+            .decide(approver.req(DecideRequest {
+                permit_id: permit_id.clone(),
+                decision: Decision::Approve as i32,
+                confirmations: Some(confirmed()),
+                manual_content: Some(renkei_cli::population::content(&content)),
+            }))
+            .await
+    };
+    let mut bad = history.clone();
+    bad.doses[0].vaccine_code = "NO-SUCH-VACCINE".into();
+    let err = decide(bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().starts_with("manual_content"),
+        "{}",
+        err.message()
+    );
+
+    history.doses.truncate(3);
+    decide(history.clone()).await.unwrap();
+    let done = final_state(&tc, SAPPORO, &inquiry.inquiry_id).await;
+    assert_eq!(done.state, InquiryState::Answered as i32, "{done:?}");
+    let Some(content::Body::Vaccination(got)) = done.content.and_then(|c| c.body) else {
+        panic!("no history in the manual answer");
+    };
+    assert_eq!(got, history);
+    assert_eq!(
+        outcomes(&own_records(&tc, YOKOHAMA, &inquiry.inquiry_id).await),
+        [Outcome::Held, Outcome::Provided]
+    );
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_record_is_answered_from_its_copy_not_by_hand() {
+    let tc = start(3600).await;
+    let admin = tc.admin(YOKOHAMA).await;
+    let approver = tc
+        .operator(YOKOHAMA, &admin, "approver", approver("vaccination"))
+        .await;
+    let (inquiry, (y, _)) = held_inquiry(&tc, "flag-manual").await;
+    let permit_id = hub_records(&tc, &inquiry.inquiry_id).await[0]
+        .permit_id
+        .clone();
+    let err = approver
+        .block()
+        .decide(approver.req(DecideRequest {
+            permit_id,
+            decision: Decision::Approve as i32,
+            confirmations: Some(confirmed()),
+            manual_content: Some(renkei_cli::population::content(y.history.as_ref().unwrap())),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    tc.stop().await;
+}
