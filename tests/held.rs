@@ -876,3 +876,160 @@ async fn a_flagged_record_is_answered_from_its_copy_not_by_hand() {
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     tc.stop().await;
 }
+
+/// The node process of the crash test, with 横浜市's first administrator bootstrapped.
+fn start_node(data: &std::path::Path) -> (std::process::Child, String, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_renkei-e2e-node"))
+        .arg(data)
+        .env("RENKEI_E2E_BOOTSTRAP_ADMIN", YOKOHAMA)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("node said {line:?}: {e}"));
+    (
+        child,
+        v["local"].as_str().unwrap().to_owned(),
+        v["admin_otp"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn channel_to(local: &str, name: &str) -> tonic::transport::Channel {
+    let d = certs_dir();
+    let creds = renkei_transport::Credentials::load(
+        &d.join("ca.pem"),
+        &d.join(format!("{name}.pem")),
+        &d.join(format!("{name}.key.pem")),
+    )
+    .unwrap();
+    renkei_transport::channel(
+        local,
+        renkei_cli::cluster::GATEWAY_SERVER_NAME,
+        &creds,
+        &renkei_transport::ClientOptions::default(),
+    )
+    .unwrap()
+}
+
+/// A held inquiry, the flag, the operators and their session survive `kill -9` of the
+/// server process; the approval after the restart completes the inquiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_inquiry_and_its_approver_survive_kill_9() {
+    use renkei_proto::v1::inquiries_client::InquiriesClient;
+    use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
+    use renkei_proto::v1::symbols_client::SymbolsClient;
+    use renkei_proto::v1::{AcquireSymbolRequest, RegisterAddressNumberRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, local, otp) = start_node(dir.path());
+    assert!(!otp.is_empty());
+    let (y, s) = renkei_cli::population::movers(today()).remove(0);
+    for (code, r) in [(YOKOHAMA, &y), (SAPPORO, &s)] {
+        let ch = channel_to(&local, &format!("backoffice-{code}"));
+        let mut sym = SymbolsClient::new(ch.clone());
+        sym.register_address_number(RegisterAddressNumberRequest {
+            unified_address_number: r.unified_address_number.clone(),
+        })
+        .await
+        .unwrap();
+        sym.acquire_symbol(AcquireSymbolRequest {
+            unified_address_number: r.unified_address_number.clone(),
+            my_number: r.my_number.clone(),
+        })
+        .await
+        .unwrap();
+        if let Some(h) = &r.history {
+            ProvisionCopiesClient::new(ch)
+                .put_copy(PutCopyRequest {
+                    copy: Some(ProvisionCopy {
+                        unified_address_number: r.unified_address_number.clone(),
+                        item: 25,
+                        content: Some(renkei_cli::population::content(h)),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    AutoResponseBlockClient::new(channel_to(&local, &format!("backoffice-{YOKOHAMA}")))
+        .set_flag(SetFlagRequest {
+            unified_address_number: y.unified_address_number.clone(),
+            item: 0,
+            reason: FlagReason::SupportMeasure as i32,
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+    let terminal = channel_to(&local, &format!("terminal-{YOKOHAMA}"));
+    let admin = Session::first_login(terminal.clone(), "admin", &otp).await;
+    let approver = {
+        let otp = admin.add_user("approver", approver("vaccination")).await;
+        Session::first_login(terminal, "approver", &otp).await
+    };
+    let inquiry = InquiriesClient::new(channel_to(&local, &format!("backoffice-{SAPPORO}")))
+        .submit_inquiry(ask_request(
+            "crash",
+            &s.unified_address_number,
+            YOKOHAMA,
+            25,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inquiry.state, InquiryState::Pending as i32);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, local, otp) = start_node(dir.path());
+    assert!(otp.is_empty(), "the administrator was bootstrapped twice");
+
+    // Same session token, new connection: the session was on disk too.
+    let approver = Session {
+        channel: channel_to(&local, &format!("terminal-{YOKOHAMA}")),
+        ..approver
+    };
+    let held = approver
+        .block()
+        .list_held(approver.req(ListHeldRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .held;
+    assert_eq!(held.len(), 1, "the held inquiry was lost");
+    approver
+        .block()
+        .decide(approver.req(DecideRequest {
+            permit_id: held[0].permit_id.clone(),
+            decision: Decision::Approve as i32,
+            confirmations: Some(confirmed()),
+            manual_content: None,
+        }))
+        .await
+        .unwrap();
+    let mut inquiries = InquiriesClient::new(channel_to(&local, &format!("backoffice-{SAPPORO}")));
+    let mut state = InquiryState::Pending as i32;
+    for _ in 0..100 {
+        state = inquiries
+            .get_inquiry(GetInquiryRequest {
+                inquiry_id: inquiry.inquiry_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .state;
+        if state != InquiryState::Pending as i32 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, InquiryState::Answered as i32);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
