@@ -17,10 +17,10 @@ async fn main() -> anyhow::Result<()> {
     // RENKEI_E2E_BOOTSTRAP_ADMIN=<tenant>: create the tenant's first administrator (once;
     // after a restart it exists already) and report its one-time password.
     let mut admin_otp = String::new();
-    if let Ok(tenant) = std::env::var("RENKEI_E2E_BOOTSTRAP_ADMIN") {
-        if let Ok(otp) = cluster.gateway.bootstrap_admin(&tenant, "admin", "").await {
-            admin_otp = otp;
-        }
+    if let Ok(tenant) = std::env::var("RENKEI_E2E_BOOTSTRAP_ADMIN")
+        && let Ok(otp) = cluster.gateway.bootstrap_admin(&tenant, "admin", "").await
+    {
+        admin_otp = otp;
     }
     let line = serde_json::json!({
         "hub": cluster.hub_addr.to_string(),
