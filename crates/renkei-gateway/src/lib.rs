@@ -151,7 +151,7 @@ impl Gateway {
         }
     }
 
-    /// Creates a tenant's first administrator (`renkei gateway add-admin`) and returns the
+    /// Creates a tenant's first administrator (`renkei ops bootstrap-admin`) and returns the
     /// one-time password, which must be changed at the first login.
     pub async fn bootstrap_admin(
         &self,
