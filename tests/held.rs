@@ -467,6 +467,19 @@ async fn the_address_system_imports_its_daily_list_and_bad_rows_are_reported() {
         .flags;
     assert_eq!(flags.len(), 2);
     assert!(flags.iter().all(|f| f.set_by == "backoffice:vaccination"));
+    // Each imported flag is on record by person, and the import as a whole.
+    let admin = tc.admin(YOKOHAMA).await;
+    let audit = admin.audit(QueryAuditRequest::default()).await;
+    for uan in ["1410031000001", "1410031000003"] {
+        assert!(
+            audit.iter().any(|e| e.action == "flag.set"
+                && e.target == uan
+                && e.operator == "backoffice:vaccination"),
+            "no audit entry for {uan}"
+        );
+    }
+    assert_audited(&audit, "backoffice:vaccination", "flag.import", "ok");
+    assert_eq!(audit.iter().filter(|e| e.action == "flag.set").count(), 2);
     // Another municipality's address system sees none of them.
     let other = AutoResponseBlockClient::new(tc.backoffice(SAPPORO))
         .list_flags(renkei_proto::v1::ListFlagsRequest::default())
@@ -1032,4 +1045,66 @@ async fn a_held_inquiry_and_its_approver_survive_kill_9() {
     assert_eq!(state, InquiryState::Answered as i32);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decided_held_inquiries_are_forgotten_after_the_retention_but_waiting_ones_stay() {
+    let tc = TestCluster::start_with(|o| {
+        o.held.answer_deadline_ms = DEADLINE_MS;
+        o.inquiry_result_retention_secs = 0;
+    })
+    .await;
+    let admin = tc.admin(YOKOHAMA).await;
+    let approver = tc
+        .operator(YOKOHAMA, &admin, "approver", approver("vaccination"))
+        .await;
+    let (first, (_, s)) = held_inquiry(&tc, "purge-1").await;
+    let held = approver
+        .block()
+        .list_held(approver.req(ListHeldRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .held;
+    approver
+        .block()
+        .decide(approver.req(DecideRequest {
+            permit_id: held[0].permit_id.clone(),
+            decision: Decision::Refuse as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    final_state(&tc, SAPPORO, &first.inquiry_id).await;
+    let second = tc
+        .ask(SAPPORO, "purge-2", &s.unified_address_number, YOKOHAMA, 25)
+        .await
+        .unwrap();
+    assert_eq!(second.state, InquiryState::Pending as i32);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tc.cluster.gateway.purge_now().await.unwrap();
+    let list = |state: HeldState| {
+        let approver = approver.clone();
+        async move {
+            approver
+                .block()
+                .list_held(approver.req(ListHeldRequest {
+                    state: state as i32,
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .held
+        }
+    };
+    assert!(list(HeldState::Refused).await.is_empty());
+    let waiting = list(HeldState::Waiting).await;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].inquiry_id, second.inquiry_id);
+    // The decision stays on record.
+    assert_eq!(
+        outcomes(&own_records(&tc, YOKOHAMA, &first.inquiry_id).await),
+        [Outcome::Held, Outcome::NotProvided]
+    );
+    tc.stop().await;
 }

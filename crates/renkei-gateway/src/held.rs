@@ -114,19 +114,21 @@ impl Tenant {
         Ok(flag)
     }
 
-    /// Bulk form: bad records are listed with their position, good ones kept.
+    /// Bulk form: bad records are listed with their position, good ones kept. Returns the
+    /// accepted flags, so that each can be audited.
     pub(crate) fn import_flags(
         &self,
         first_index: u64,
         reqs: &[SetFlagRequest],
         set_by: &str,
         summary: &mut BulkSummary,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<Vec<Flag>, GatewayError> {
+        let mut accepted = Vec::new();
         for (i, req) in reqs.iter().enumerate() {
             let index = first_index + i as u64;
             match Self::check_flag(req) {
                 Ok(uan) => {
-                    self.put_flag(&uan, req, set_by)?;
+                    accepted.push(self.put_flag(&uan, req, set_by)?);
                     summary.accepted += 1;
                 }
                 Err((field, reason)) => {
@@ -134,7 +136,7 @@ impl Tenant {
                 }
             }
         }
-        Ok(())
+        Ok(accepted)
     }
 
     pub(crate) async fn clear_flag(&self, uan: &str, item: u32) -> Result<bool, GatewayError> {
@@ -542,6 +544,29 @@ impl Tenant {
         stored?;
         recorded?;
         Ok(true)
+    }
+
+    /// Forgets decided held inquiries whose decision is older than the result retention;
+    /// their records stay in the record log.
+    pub(crate) async fn purge_decided_held(&self, now: i64) -> Result<u64, GatewayError> {
+        let cutoff = now - self.retention.as_millis() as i64;
+        let mut removed = 0;
+        for item in self.trees.held.iter() {
+            let (k, v) = item?;
+            let s = StoredHeld::decode(v.as_ref()).map_err(corrupt)?;
+            if let Some(h) = s.held
+                && h.state != HeldState::Waiting as i32
+                && h.decided_at_ms > 0
+                && h.decided_at_ms <= cutoff
+            {
+                self.trees.held.remove(k)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.commit().await?;
+        }
+        Ok(removed)
     }
 
     /// The held inquiry to store for a permit the provider will not answer automatically.

@@ -174,6 +174,7 @@ impl Gateway {
         for t in self.inner.tenants.values() {
             total += t.purge_expired().await?;
             t.ops.audit.purge_expired(renkei_core::now_ms()).await?;
+            t.purge_decided_held(renkei_core::now_ms()).await?;
         }
         Ok(total)
     }

@@ -79,6 +79,30 @@ impl AuditLog {
         Ok(entry)
     }
 
+    /// Appends several entries with one durable commit (a bulk import records each person).
+    pub async fn append_all(&self, entries: Vec<AuditEntry>) -> Result<u64, OpsError> {
+        let now = renkei_core::now_ms();
+        let n = entries.len() as u64;
+        {
+            let mut next = match self.next.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let mut batch = renkei_store::Batch::default();
+            for mut e in entries {
+                if e.at_ms == 0 {
+                    e.at_ms = now;
+                }
+                e.sequence = *next;
+                batch.insert(&e.sequence.to_be_bytes(), e.encode_to_vec());
+                *next += 1;
+            }
+            self.tree.apply_batch(batch)?;
+        }
+        self.db.commit().await?;
+        Ok(n)
+    }
+
     /// Entries matching every given filter, oldest first.
     pub fn query(&self, q: &QueryAuditRequest) -> Result<Vec<AuditEntry>, OpsError> {
         let limit = match q.limit {

@@ -484,6 +484,7 @@ impl AutoResponseBlock for Ops {
         let mut summary = BulkSummary::default();
         let mut index = 0u64;
         let mut broke = None;
+        let mut per_person = Vec::new();
         while let Some(chunk) = chunks.next().await {
             let mut reqs = Vec::with_capacity(chunk.len());
             for item in chunk {
@@ -495,8 +496,19 @@ impl AutoResponseBlock for Ops {
                     }
                 }
             }
-            if let Err(e) = caller.tenant.import_flags(index, &reqs, &by, &mut summary) {
-                return Self::finish(&caller, &audit, Err(e)).await;
+            match caller.tenant.import_flags(index, &reqs, &by, &mut summary) {
+                Ok(flags) => per_person.extend(flags.into_iter().map(|f| AuditEntry {
+                    operator: audit.operator.clone(),
+                    terminal: caller.terminal.name.clone(),
+                    terminal_cert_sha256: caller.terminal.cert_sha256.clone(),
+                    peer_address: caller.terminal.peer_address.clone(),
+                    action: "flag.set".into(),
+                    target: f.unified_address_number,
+                    outcome: "ok".into(),
+                    detail: format!("item {} reason {} (bulk import)", f.item, f.reason),
+                    ..Default::default()
+                })),
+                Err(e) => return Self::finish(&caller, &audit, Err(e)).await,
             }
             index += reqs.len() as u64;
             if broke.is_some() {
@@ -504,6 +516,10 @@ impl AutoResponseBlock for Ops {
             }
         }
         let committed = caller.tenant.commit().await;
+        // Each flag set is on record by person, like a single SetFlag.
+        if let Err(e) = caller.tenant.ops.audit.append_all(per_person).await {
+            tracing::error!(tenant = %caller.tenant.code, error = %e, "audit entries not written");
+        }
         audit.detail = format!(
             "{} accepted, {} rejected",
             summary.accepted, summary.rejected
