@@ -256,3 +256,168 @@ async fn an_operator_approves_a_held_inquiry_from_the_command_line() {
     assert!(String::from_utf8_lossy(&after.stderr).contains("log in first"));
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_users_and_refusals_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ClusterOptions::new(certs(), dir.path());
+    opts.held.answer_deadline_ms = 300;
+    let cluster = Cluster::start(opts).await.unwrap();
+    let otp = cluster
+        .gateway
+        .bootstrap_admin(YOKOHAMA, "admin", "")
+        .await
+        .unwrap();
+    let ops = Ops {
+        gateway: cluster.gateway_local_addr.to_string(),
+        session: dir.path().join("session"),
+    };
+    ops.ok(&["login", "--user", "admin"], &format!("{otp}\n"));
+    ops.ok(&["passwd"], &format!("{otp}\nadmin passphrase 123\n"));
+    let added = ops.json(&[
+        "users",
+        "add",
+        "suzuki",
+        "--role",
+        "approver:vaccination",
+        "--role",
+        "flag-manager",
+    ]);
+    let otp2 = added["one_time_password"].as_str().unwrap().to_owned();
+    // A role that does not exist is refused before anything is sent.
+    let bad = ops.run(&["users", "add", "x", "--role", "approver"], "");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("approver:<procedure>"));
+    // Reset and disable.
+    let reset = ops.json(&["users", "reset-password", "suzuki"]);
+    let otp3 = reset["one_time_password"].as_str().unwrap().to_owned();
+    assert_ne!(otp2, otp3);
+    ops.ok(&["logout"], "");
+    let stale = ops.run(&["login", "--user", "suzuki"], &format!("{otp2}\n"));
+    assert!(
+        !stale.status.success(),
+        "the replaced one-time password still works"
+    );
+    ops.ok(&["login", "--user", "suzuki"], &format!("{otp3}\n"));
+    ops.ok(&["passwd"], &format!("{otp3}\nsuzuki passphrase 789\n"));
+
+    // Import the daily list: one bad line is reported with its line number.
+    let csv = dir.path().join("protected.csv");
+    std::fs::write(
+        &csv,
+        "unified_address_number,item,reason,note\n\
+         1410031000001,0,support-measure,DV\n\
+         14100310000X1,0,support-measure,\n\
+         1410031000002,25,sensitive,\n",
+    )
+    .unwrap();
+    let imported = ops.ok(&["flags", "import", csv.to_str().unwrap()], "");
+    assert!(imported.contains("2 accepted, 1 rejected"), "{imported}");
+    let summary = ops.json(&["flags", "import", csv.to_str().unwrap()]);
+    assert_eq!(summary["errors"][0]["record"], 2);
+    assert_eq!(summary["errors"][0]["field"], "unified_address_number");
+    let listed = ops.json(&["flags", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let one = ops.ok(&["flags", "list", "1410031000002"], "");
+    assert!(
+        one.contains("sensitive") && !one.contains("1410031000001"),
+        "{one}"
+    );
+    let cleared = ops.ok(&["flags", "clear", "1410031000002", "--item", "25"], "");
+    assert!(cleared.contains("cleared"), "{cleared}");
+    assert_eq!(ops.json(&["flags", "list"]).as_array().unwrap().len(), 1);
+
+    // A held inquiry, shown and refused.
+    let today = time::OffsetDateTime::now_utc().date();
+    let (y, s) = population::movers(today).remove(0);
+    for (code, r) in [(YOKOHAMA, &y), (SAPPORO, &s)] {
+        let mut sym = SymbolsClient::new(cluster.backoffice(code).unwrap());
+        sym.register_address_number(RegisterAddressNumberRequest {
+            unified_address_number: r.unified_address_number.clone(),
+        })
+        .await
+        .unwrap();
+        sym.acquire_symbol(AcquireSymbolRequest {
+            unified_address_number: r.unified_address_number.clone(),
+            my_number: r.my_number.clone(),
+        })
+        .await
+        .unwrap();
+    }
+    ops.ok(
+        &[
+            "flags",
+            "set",
+            &y.unified_address_number,
+            "--reason",
+            "other",
+            "--note",
+            "確認中",
+        ],
+        "",
+    );
+    let mut inquiries = InquiriesClient::new(cluster.backoffice(SAPPORO).unwrap());
+    let inquiry = inquiries
+        .submit_inquiry(SubmitInquiryRequest {
+            idempotency_key: "cli-2".into(),
+            unified_address_number: s.unified_address_number.clone(),
+            provider: YOKOHAMA.into(),
+            procedure: "vaccination".into(),
+            item: 25,
+            case_reference: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let permit = ops.json(&["held", "list"])[0]["permit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = ops.json(&["held", "show", &permit]);
+    assert_eq!(shown["inquiry_id"], inquiry.inquiry_id.as_str());
+    assert_eq!(shown["state"], "waiting");
+    assert!(shown["legal_basis"].as_str().unwrap().contains("番号法"));
+    let refused = ops.json(&["held", "refuse", &permit]);
+    assert_eq!(refused["state"], "refused");
+    assert_eq!(refused["decided_by"], "suzuki");
+    assert_eq!(
+        ops.json(&["held", "list", "--state", "refused"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut state = InquiryState::Pending as i32;
+    for _ in 0..100 {
+        state = inquiries
+            .get_inquiry(GetInquiryRequest {
+                inquiry_id: inquiry.inquiry_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .state;
+        if state != InquiryState::Pending as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, InquiryState::NotProvided as i32);
+    // suzuki may not read the audit log; the administrator disables suzuki.
+    assert!(!ops.run(&["audit"], "").status.success());
+    ops.ok(&["logout"], "");
+    ops.ok(&["login", "--user", "admin"], "admin passphrase 123\n");
+    let disabled = ops.ok(&["users", "disable", "suzuki"], "");
+    assert!(disabled.contains("disabled"), "{disabled}");
+    let audit = ops.ok(&["audit", "--operator", "suzuki"], "");
+    for action in [
+        "flag.import",
+        "flag.clear",
+        "held.show",
+        "held.refuse",
+        "audit.query",
+    ] {
+        assert!(audit.contains(action), "{action} missing from\n{audit}");
+    }
+    cluster.shutdown().await.unwrap();
+}
