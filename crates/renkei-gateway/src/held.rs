@@ -358,6 +358,13 @@ impl Tenant {
                     .unwrap_or("unknown")
             )));
         }
+        if h.expires_at_ms <= now_ms() {
+            return Err(GatewayError::FailedPrecondition(format!(
+                "held inquiry {} expired at {}; it is being completed as expired",
+                h.permit_id,
+                renkei_core::format_ms(h.expires_at_ms)
+            )));
+        }
         let (status, content, outcome, state) = match input.decision {
             Decision::Approve => {
                 let c = input.confirmations.clone().unwrap_or_default();

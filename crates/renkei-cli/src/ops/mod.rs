@@ -30,6 +30,18 @@ pub(crate) use output::Output;
 
 #[derive(Debug, Args)]
 pub(crate) struct OpsArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: OpsCommand,
+}
+
+/// Where the gateway is and who this terminal is.
+#[derive(Debug, Args)]
+pub(crate) struct Conn {
     /// The gateway's local side ("host:port").
     #[arg(
         long,
@@ -62,11 +74,6 @@ pub(crate) struct OpsArgs {
     /// Where the session token is kept (mode 0600).
     #[arg(long, env = "RENKEI_SESSION_FILE", global = true)]
     session_file: Option<PathBuf>,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    command: OpsCommand,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +107,7 @@ enum OpsCommand {
 /// What every command needs: where the gateway is, who this terminal is, the session.
 #[derive(Debug)]
 pub(crate) struct Ctx {
-    args: OpsArgs,
+    args: Conn,
 }
 
 impl Ctx {
@@ -144,10 +151,8 @@ pub(crate) fn rpc(what: &str) -> impl FnOnce(tonic::Status) -> anyhow::Error + '
 }
 
 pub(crate) async fn run(args: OpsArgs) -> anyhow::Result<bool> {
-    let json = args.json;
-    let mut ctx = Ctx { args };
-    let command = std::mem::replace(&mut ctx.args.command, OpsCommand::Logout);
-    let out = match command {
+    let ctx = Ctx { args: args.conn };
+    let out = match args.command {
         OpsCommand::Login(a) => session::login(&ctx, a).await?,
         OpsCommand::Logout => session::logout(&ctx).await?,
         OpsCommand::Passwd => session::passwd(&ctx).await?,
@@ -157,6 +162,6 @@ pub(crate) async fn run(args: OpsArgs) -> anyhow::Result<bool> {
         OpsCommand::Users(c) => users::run(&ctx, c).await?,
         OpsCommand::Audit(a) => audit::run(&ctx, a).await?,
     };
-    out.print(json)?;
+    out.print(args.json)?;
     Ok(true)
 }

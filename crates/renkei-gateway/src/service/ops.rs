@@ -266,7 +266,11 @@ impl Operators for Ops {
         let caller = self.caller(&req, false)?;
         let r = req.into_inner();
         let mut audit = Audit::new("login");
-        audit.operator = r.user.chars().take(64).collect();
+        // Only a well-formed user id goes into the log: the field is caller-controlled.
+        audit.operator = match renkei_ops::check_user_id(&r.user) {
+            Ok(()) => r.user.clone(),
+            Err(_) => "(malformed user id)".into(),
+        };
         let result = caller
             .tenant
             .ops
