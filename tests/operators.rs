@@ -313,3 +313,135 @@ async fn operators_act_only_within_their_own_municipality() {
     assert_audited(&audit, "reviewer", "audit.query", "ok");
     tc.stop().await;
 }
+
+/// Every operator call — allowed, denied, invalid or unauthenticated — leaves exactly one
+/// audit entry, in order, with the operator and terminal that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operator_call_leaves_exactly_one_audit_entry() {
+    use renkei_proto::v1::{
+        ClearFlagRequest, DecideRequest, Decision, FlagReason, GetHeldRequest, ListFlagsRequest,
+        SetFlagRequest,
+    };
+    let tc = TestCluster::start().await;
+    let admin = tc.admin(YOKOHAMA).await; // bootstrap, login, password.change
+    let clerk = tc
+        .operator(
+            YOKOHAMA,
+            &admin,
+            "clerk",
+            vec![
+                grant(OperatorRole::FlagManager, ""),
+                grant(OperatorRole::Approver, "vaccination"),
+            ],
+        )
+        .await; // user.add (admin), login, password.change (clerk)
+    let before = admin.audit(QueryAuditRequest::default()).await; // audit.query
+    let start = before.last().unwrap().sequence + 1;
+
+    let b = clerk.block();
+    let o = clerk.ops();
+    o.clone()
+        .who_am_i(clerk.req(WhoAmIRequest {}))
+        .await
+        .unwrap();
+    o.clone()
+        .list_users(clerk.req(ListUsersRequest {}))
+        .await
+        .unwrap_err();
+    b.clone()
+        .set_flag(clerk.req(SetFlagRequest {
+            unified_address_number: "1410031000001".into(),
+            item: 0,
+            reason: FlagReason::Sensitive as i32,
+            note: String::new(),
+        }))
+        .await
+        .unwrap();
+    b.clone()
+        .set_flag(clerk.req(SetFlagRequest {
+            unified_address_number: "not a number".into(),
+            item: 0,
+            reason: FlagReason::Sensitive as i32,
+            note: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    b.clone()
+        .list_flags(clerk.req(ListFlagsRequest::default()))
+        .await
+        .unwrap();
+    b.clone()
+        .clear_flag(clerk.req(ClearFlagRequest {
+            unified_address_number: "1410031000001".into(),
+            item: 0,
+        }))
+        .await
+        .unwrap();
+    b.clone()
+        .list_held(clerk.req(ListHeldRequest::default()))
+        .await
+        .unwrap();
+    b.clone()
+        .get_held(clerk.req(GetHeldRequest {
+            permit_id: "pmt-none".into(),
+        }))
+        .await
+        .unwrap_err();
+    b.clone()
+        .decide(clerk.req(DecideRequest {
+            permit_id: "pmt-none".into(),
+            decision: Decision::Refuse as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    o.clone()
+        .query_audit(clerk.req(QueryAuditRequest::default()))
+        .await
+        .unwrap_err();
+    o.clone().logout(clerk.req(LogoutRequest {})).await.unwrap();
+    o.clone()
+        .who_am_i(clerk.req(WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+
+    let after = admin
+        .audit(QueryAuditRequest {
+            since_ms: before.last().unwrap().at_ms,
+            ..Default::default()
+        })
+        .await;
+    let got: Vec<(&str, &str, &str)> = after
+        .iter()
+        .filter(|e| e.sequence >= start)
+        .map(|e| (e.operator.as_str(), e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // The query above is audited after it answered.
+            ("admin", "audit.query", "ok"),
+            ("clerk", "whoami", "ok"),
+            ("clerk", "user.list", "denied"),
+            ("clerk", "flag.set", "ok"),
+            ("clerk", "flag.set", "invalid"),
+            ("clerk", "flag.list", "ok"),
+            ("clerk", "flag.clear", "ok"),
+            ("clerk", "held.list", "ok"),
+            ("clerk", "held.show", "not-found"),
+            ("clerk", "held.refuse", "not-found"),
+            ("clerk", "audit.query", "denied"),
+            ("clerk", "logout", "ok"),
+            ("", "whoami", "unauthenticated"),
+        ]
+    );
+    let set = after
+        .iter()
+        .find(|e| e.action == "flag.set" && e.outcome == "ok")
+        .unwrap();
+    assert_eq!(set.target, "1410031000001");
+    assert_eq!(set.terminal, "t1");
+    assert_eq!(set.terminal_cert_sha256.len(), 64);
+    assert!(set.peer_address.starts_with("127.0.0.1:"));
+    tc.stop().await;
+}
