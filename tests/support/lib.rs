@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub mod ops;
+
 use renkei_cli::cluster::{Cluster, ClusterOptions};
 use renkei_cli::population::{self, Resident};
 use renkei_proto::v1::inquiries_client::InquiriesClient;

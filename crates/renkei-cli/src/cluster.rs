@@ -41,6 +41,12 @@ pub struct ClusterOptions {
     pub hub_limits: HubLimits,
     pub gateway_limits: GatewayLimits,
     pub inquiry_result_retention_secs: u64,
+    /// Held-answer policy of every tenant.
+    pub held: renkei_gateway::HeldPolicy,
+    pub operators: renkei_gateway::OperatorSettings,
+    /// Network endpoints for agencies this cluster's gateway does not host (e.g. a test
+    /// that plays another gateway), as (agency code, "host:port").
+    pub extra_endpoints: Vec<(String, String)>,
 }
 
 impl ClusterOptions {
@@ -59,6 +65,9 @@ impl ClusterOptions {
             hub_limits: HubLimits::default(),
             gateway_limits: GatewayLimits::default(),
             inquiry_result_retention_secs: 30 * 24 * 3600,
+            held: renkei_gateway::HeldPolicy::default(),
+            operators: renkei_gateway::OperatorSettings::default(),
+            extra_endpoints: Vec::new(),
         }
     }
 }
@@ -158,6 +167,7 @@ impl Cluster {
                     .tenants
                     .iter()
                     .map(|(code, _)| (code.clone(), gateway_network_addr.to_string()))
+                    .chain(opts.extra_endpoints.iter().cloned())
                     .collect(),
             },
             limits: opts.hub_limits.clone(),
@@ -189,9 +199,11 @@ impl Cluster {
                     signing_key: certs.join(format!("keys/{code}.sign.key")),
                     encryption_key: certs.join(format!("keys/{code}.enc.key")),
                     inquiry_result_retention_secs: opts.inquiry_result_retention_secs,
+                    held: opts.held.clone(),
                 })
                 .collect(),
             limits: opts.gateway_limits.clone(),
+            operators: opts.operators.clone(),
         };
 
         let hub = Hub::open(hub_config).context("starting the hub")?;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,10 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Operator terminal: login, held inquiries, flags, accounts, audit log.
+    ///
+    /// Example: renkei ops --cert certs-dev/terminal-141003.pem --key certs-dev/terminal-141003.key.pem held list
+    Ops(ops::OpsArgs),
     /// Development certificates and keys.
     Certs {
         #[command(subcommand)]
@@ -123,6 +128,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Ops(args) => {
+            init_logging("warn");
+            ops::run(args).await
         }
         Command::Certs {
             command: CertsCommand::Generate { out },

@@ -25,6 +25,9 @@ pub struct GatewayConfig {
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
     pub limits: GatewayLimits,
+    /// Operator accounts, sessions and the audit log (職員認証・権限管理).
+    #[serde(default)]
+    pub operators: OperatorSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +69,73 @@ pub struct TenantConfig {
     /// Completed inquiry results are deleted this long after completion (一定期間経過後).
     #[serde(default = "default_retention")]
     pub inquiry_result_retention_secs: u64,
+    /// Held answers (自動応答不可) and the answer deadline.
+    #[serde(default)]
+    pub held: HeldPolicy,
+}
+
+/// How a tenant holds answers it will not give automatically.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeldPolicy {
+    /// A held inquiry no operator decided is completed as "expired" after this long.
+    pub expiry_secs: u64,
+    /// An answer that is not ready within this time is answered "pending" and delivered
+    /// later through the hub. Every pending reply (slow or held) leaves at this moment,
+    /// so its timing says nothing about why it is pending.
+    pub answer_deadline_ms: u64,
+    /// Emulation of a slow provision database: answers are ready this long after the
+    /// inquiry arrives (0 = at once). Lets back offices exercise their pending handling.
+    pub simulated_answer_latency_ms: u64,
+    /// Procedures for which an inquiry about a person without a provision copy is held
+    /// for an operator to answer by hand (岡崎市's practice); others answer "no data".
+    pub hold_without_copy: Vec<String>,
+}
+
+impl Default for HeldPolicy {
+    fn default() -> Self {
+        HeldPolicy {
+            expiry_secs: 14 * 24 * 3600,
+            answer_deadline_ms: 2_000,
+            simulated_answer_latency_ms: 0,
+            hold_without_copy: Vec::new(),
+        }
+    }
+}
+
+/// Operator account rules, for every tenant of the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorSettings {
+    pub idle_timeout_secs: u64,
+    pub session_max_secs: u64,
+    pub max_failed_logins: u32,
+    /// Audit entries are kept this long (at least 5 years by default).
+    pub audit_retention_days: u64,
+}
+
+impl Default for OperatorSettings {
+    fn default() -> Self {
+        let p = renkei_ops::OpsPolicy::default();
+        OperatorSettings {
+            idle_timeout_secs: p.idle_timeout.as_secs(),
+            session_max_secs: p.session_max.as_secs(),
+            max_failed_logins: p.max_failed_logins,
+            audit_retention_days: p.audit_retention.as_secs() / (24 * 3600),
+        }
+    }
+}
+
+impl OperatorSettings {
+    pub fn policy(&self) -> renkei_ops::OpsPolicy {
+        renkei_ops::OpsPolicy {
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            session_max: Duration::from_secs(self.session_max_secs.max(1)),
+            max_failed_logins: self.max_failed_logins.max(1),
+            audit_retention: Duration::from_secs(self.audit_retention_days * 24 * 3600),
+            ..renkei_ops::OpsPolicy::default()
+        }
+    }
 }
 
 fn default_retention() -> u64 {

@@ -33,6 +33,8 @@ pub enum GatewayError {
     Records(#[from] renkei_records::RecordError),
     #[error("record log: {0}")]
     Ledger(#[from] renkei_ledger::LedgerError),
+    #[error("{0}")]
+    Ops(#[from] renkei_ops::OpsError),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
 }
@@ -67,6 +69,7 @@ impl GatewayError {
             GatewayError::AlreadyExists(m) => Status::already_exists(m),
             GatewayError::FailedPrecondition(m) => Status::failed_precondition(m),
             GatewayError::Unavailable(m) => Status::unavailable(m),
+            GatewayError::Ops(e) => e.into_status(),
             other => {
                 tracing::error!(error = %other, "gateway internal error");
                 Status::internal("the gateway failed to process the request; see the gateway log")

@@ -279,6 +279,7 @@ impl Tenant {
                 Ok(answer_payload::Status::NotProvided) => {
                     inquiry.state = InquiryState::NotProvided as i32
                 }
+                Ok(answer_payload::Status::Expired) => inquiry.state = InquiryState::Expired as i32,
                 _ => failed(
                     inquiry,
                     RefusalCode::Malformed,

@@ -11,6 +11,7 @@
 mod config;
 mod copies;
 mod error;
+mod held;
 mod inquiry;
 mod master;
 mod provision;
@@ -29,7 +30,9 @@ use renkei_store::{Store, StoreOptions};
 use renkei_transport::Credentials;
 use tokio::net::TcpListener;
 
-pub use config::{GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
+pub use config::{
+    GatewayConfig, GatewayLimits, HeldPolicy, HubLink, OperatorSettings, TenantConfig, TlsFiles,
+};
 pub use error::GatewayError;
 pub use master::Installed;
 
@@ -74,6 +77,17 @@ impl Gateway {
         let master = MasterCell::open(anchor, store.global("master")?)?;
         let mut tenants = BTreeMap::new();
         for tc in &config.tenants {
+            let deadline = tc.held.answer_deadline_ms;
+            if deadline == 0
+                || deadline > 8_000
+                || deadline >= config.limits.hub_timeout_secs * 1000
+            {
+                return Err(GatewayError::Config(format!(
+                    "tenant {}: held.answer_deadline_ms = {deadline}: must be 1 to 8000 and below \
+                     limits.hub_timeout_secs, so a pending reply reaches the hub before it gives up",
+                    tc.code
+                )));
+            }
             let t = Tenant::open(&config, tc, &store)?;
             if tenants.insert(t.code.to_string(), Arc::new(t)).is_some() {
                 return Err(GatewayError::Config(format!(
@@ -137,11 +151,30 @@ impl Gateway {
         }
     }
 
+    /// Creates a tenant's first administrator (`renkei ops bootstrap-admin`) and returns the
+    /// one-time password, which must be changed at the first login.
+    pub async fn bootstrap_admin(
+        &self,
+        tenant: &str,
+        user: &str,
+        display_name: &str,
+    ) -> Result<String, GatewayError> {
+        let t = self.inner.tenants.get(tenant).ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "this gateway hosts no tenant {tenant:?} (hosted: {})",
+                self.tenant_codes().join(", ")
+            ))
+        })?;
+        Ok(t.ops.bootstrap_admin(user, display_name).await?)
+    }
+
     /// Runs the retention purge for every tenant now; returns how many results were deleted.
     pub async fn purge_now(&self) -> Result<u64, GatewayError> {
         let mut total = 0;
         for t in self.inner.tenants.values() {
             total += t.purge_expired().await?;
+            t.ops.audit.purge_expired(renkei_core::now_ms()).await?;
+            t.purge_decided_held(renkei_core::now_ms()).await?;
         }
         Ok(total)
     }
@@ -186,6 +219,8 @@ impl Gateway {
         let purge = Duration::from_secs(self.inner.config.limits.purge_interval_secs.max(1));
         let mut refresh_tick = tokio::time::interval(refresh);
         let mut purge_tick = tokio::time::interval(purge);
+        // Held inquiries expire and deferred answers fall due on their own clock.
+        let mut held_tick = tokio::time::interval(Duration::from_secs(1));
         // Until master data arrives, retry quickly: nothing can be checked without it.
         let mut retry = tokio::time::interval(Duration::from_millis(500));
         tokio::pin!(shutdown);
@@ -194,11 +229,24 @@ impl Gateway {
                 _ = &mut shutdown => break,
                 _ = refresh_tick.tick() => self.refresh_logged().await,
                 _ = retry.tick(), if self.master_version().is_none() => self.refresh_logged().await,
+                _ = held_tick.tick() => self.sweep_held().await,
                 _ = purge_tick.tick() => {
                     if let Err(e) = self.purge_now().await {
                         tracing::error!(error = %e, "retention purge failed");
                     }
                 }
+            }
+        }
+    }
+
+    /// Expires held inquiries and delivers due deferred answers for every tenant.
+    pub async fn sweep_held(&self) {
+        let Ok(master) = self.inner.master.get() else {
+            return;
+        };
+        for t in self.inner.tenants.values() {
+            if let Err(e) = t.sweep_held(&master).await {
+                tracing::error!(tenant = %t.code, error = %e, "held-inquiry sweep failed");
             }
         }
     }

@@ -5,16 +5,28 @@
 
 use prost::Message as _;
 use renkei_core::now_ms;
-use renkei_crypto::{AnswerContext, PermitCheckError};
+use renkei_crypto::PermitCheckError;
 use renkei_master::{MasterData, WhitelistRefusal};
 use renkei_proto::v1::{
-    AnswerPayload, DeliverInquiryRequest, DeliverInquiryResponse, Direction, ExchangeRecord,
-    InquiryEnvelope, Outcome, Permit, Refusal, RefusalCode, answer_payload,
+    DeliverInquiryRequest, DeliverInquiryResponse, Direction, ExchangeRecord, HoldCause,
+    InquiryEnvelope, Outcome, Pending, Permit, Refusal, RefusalCode, answer_payload,
     deliver_inquiry_response,
 };
 
+use std::sync::Arc;
+
 use crate::GatewayError;
+use crate::held::StoredHeld;
 use crate::tenant::Tenant;
+
+/// How a provision that passed every check ends at this moment.
+enum Provided {
+    Answer(renkei_proto::v1::SealedAnswer),
+    /// Held for an operator, or deferred (answer ready at the given time).
+    Pending {
+        deferred_until: Option<i64>,
+    },
+}
 
 /// A refusal plus whatever is known about the exchange, for the record.
 struct Refused {
@@ -119,8 +131,8 @@ impl Tenant {
     /// storage failure is an error (the hub then reports the provider as failed).
     #[tracing::instrument(skip_all, fields(tenant = %self.code, permit_id))]
     pub(crate) async fn provide(
-        &self,
-        master: &MasterData,
+        self: &Arc<Self>,
+        master: &Arc<MasterData>,
         permit_key: &renkei_crypto::VerifyingKey,
         req: DeliverInquiryRequest,
     ) -> Result<DeliverInquiryResponse, GatewayError> {
@@ -136,8 +148,17 @@ impl Tenant {
         let result = self
             .provide_checked(master, permit_key, &req, now, &mut record)
             .await;
+        let mut pending = None;
         let response = match result {
-            Ok(resp) => resp,
+            Ok(Provided::Answer(sealed)) => DeliverInquiryResponse {
+                result: Some(deliver_inquiry_response::Result::Answer(sealed)),
+            },
+            Ok(Provided::Pending { deferred_until }) => {
+                pending = Some(deferred_until);
+                DeliverInquiryResponse {
+                    result: Some(deliver_inquiry_response::Result::Pending(Pending {})),
+                }
+            }
             Err(r) => {
                 tracing::info!(code = r.code as i32, "inquiry refused by the provider");
                 record.outcome = Outcome::Refused as i32;
@@ -151,9 +172,19 @@ impl Tenant {
                 }
             }
         };
+        let permit_id = record.permit_id.clone();
         let (stored, recorded) = tokio::join!(self.commit(), self.records.append(record));
         stored?;
         recorded?;
+        if let Some(deferred_until) = pending {
+            if let Some(ready_at_ms) = deferred_until {
+                self.schedule_deferred(master.clone(), permit_id, ready_at_ms);
+            }
+            // Every pending reply leaves at the deadline, whatever made it pending.
+            let leave_at = now + self.held_policy.answer_deadline_ms as i64;
+            let wait = (leave_at - now_ms()).max(0) as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
         Ok(response)
     }
 
@@ -164,7 +195,7 @@ impl Tenant {
         req: &DeliverInquiryRequest,
         now: i64,
         record: &mut ExchangeRecord,
-    ) -> Result<DeliverInquiryResponse, Refused> {
+    ) -> Result<Provided, Refused> {
         let permit = check_permit(self, master, permit_key, req, now)?;
         tracing::Span::current().record("permit_id", permit.permit_id.as_str());
         record.counterparty = permit.inquirer.clone();
@@ -203,47 +234,80 @@ impl Tenant {
         };
         record.unified_address_number = uan.clone();
 
-        let copy = self
-            .get_copy(permit.item, &uan)
-            .map_err(|e| refused(RefusalCode::Unavailable, e.to_string()))?;
+        let unavailable = |e: GatewayError| refused(RefusalCode::Unavailable, e.to_string());
+        let copy = self.get_copy(permit.item, &uan).map_err(unavailable)?;
+        let flag = self.flag_for(&uan, permit.item).map_err(unavailable)?;
+        let cause = if flag.is_some() {
+            Some(HoldCause::Flagged)
+        } else if copy.is_none()
+            && self
+                .held_policy
+                .hold_without_copy
+                .contains(&permit.procedure)
+        {
+            Some(HoldCause::NoCopy)
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            // 自動応答不可: held for an operator. The inquirer is told only "pending".
+            let held = self.new_held(master, &permit, &uan, cause, flag.as_ref(), now);
+            self.store_held(&StoredHeld {
+                held: Some(held),
+                deferred: false,
+                ready_at_ms: 0,
+            })
+            .map_err(unavailable)?;
+            record.outcome = Outcome::Held as i32;
+            record.reason = match cause {
+                HoldCause::NoCopy => "held for a manual answer: no provision copy".into(),
+                _ => "held for an operator's decision (自動応答不可)".into(),
+            };
+            return Ok(Provided::Pending {
+                deferred_until: None,
+            });
+        }
+        let latency = self.held_policy.simulated_answer_latency_ms as i64;
+        if latency >= self.held_policy.answer_deadline_ms as i64 {
+            // Not ready within the deadline: answered later, like a held answer.
+            let ready_at_ms = now + latency;
+            let mut deferred =
+                self.new_held(master, &permit, &uan, HoldCause::Unspecified, None, now);
+            deferred.expires_at_ms = 0;
+            self.store_held(&StoredHeld {
+                held: Some(deferred),
+                deferred: true,
+                ready_at_ms,
+            })
+            .map_err(unavailable)?;
+            record.outcome = Outcome::Pending as i32;
+            record.reason = "answer not ready within the deadline; delivered later".into();
+            return Ok(Provided::Pending {
+                deferred_until: Some(ready_at_ms),
+            });
+        }
+        if latency > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(latency as u64)).await;
+        }
         let (status, content, outcome) = match copy {
             Some(c) => (answer_payload::Status::Found, c.content, Outcome::Provided),
             None => (answer_payload::Status::NoData, None, Outcome::NoData),
         };
-        let mut payload = AnswerPayload {
-            permit_id: permit.permit_id.clone(),
-            inquiry_id: permit.inquiry_id.clone(),
-            status: status as i32,
-            content,
-            padding: Vec::new(),
-        };
-        renkei_crypto::pad_answer_payload(&mut payload);
-        let inquirer_key = master
-            .agency(&permit.inquirer)
-            .map(|a| a.encryption_public_key.as_slice())
-            .and_then(|k| <[u8; 32]>::try_from(k).ok())
-            .ok_or_else(|| {
-                refused(
-                    RefusalCode::UnknownAgency,
-                    "the inquirer has no encryption key in the master data",
-                )
+        let sealed = self
+            .seal_for(
+                master,
+                &permit.permit_id,
+                &permit.inquiry_id,
+                &permit.inquirer,
+                status,
+                content,
+            )
+            .map_err(|e| match e {
+                GatewayError::FailedPrecondition(m) => refused(RefusalCode::UnknownAgency, m),
+                other => refused(RefusalCode::Unavailable, format!("sealing failed: {other}")),
             })?;
-        let ctx = AnswerContext {
-            permit_id: permit.permit_id.clone(),
-            inquirer: permit.inquirer.clone(),
-            provider: permit.provider.clone(),
-        };
-        let sealed = renkei_crypto::seal_answer(
-            &payload.encode_to_vec(),
-            &ctx,
-            &inquirer_key,
-            &self.signing,
-        )
-        .map_err(|e| refused(RefusalCode::Unavailable, format!("sealing failed: {e}")))?;
         record.outcome = outcome as i32;
         record.sealed_answer_sha256 = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));
-        Ok(DeliverInquiryResponse {
-            result: Some(deliver_inquiry_response::Result::Answer(sealed)),
-        })
+        Ok(Provided::Answer(sealed))
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tonic::transport::Channel;
 
 use crate::GatewayError;
-use crate::config::{GatewayConfig, TenantConfig};
+use crate::config::{GatewayConfig, HeldPolicy, TenantConfig};
 
 #[derive(Debug)]
 pub(crate) struct Trees {
@@ -28,6 +28,8 @@ pub(crate) struct Trees {
     pub(crate) idempotency: Tree,
     pub(crate) seen_permits: Tree,
     pub(crate) meta: Tree,
+    pub(crate) flags: Tree,
+    pub(crate) held: Tree,
 }
 
 #[derive(Debug)]
@@ -43,6 +45,11 @@ pub(crate) struct Tenant {
     pub(crate) retention: Duration,
     /// Every inquiry state change, for WatchInquiry.
     pub(crate) updates: broadcast::Sender<Arc<Inquiry>>,
+    pub(crate) held_policy: HeldPolicy,
+    /// One decision at a time per tenant, so an approval and an expiry cannot both win.
+    pub(crate) decide_lock: tokio::sync::Mutex<()>,
+    /// The tenant's operators and audit log.
+    pub(crate) ops: renkei_ops::OperatorBook,
 }
 
 impl Tenant {
@@ -64,7 +71,10 @@ impl Tenant {
             idempotency: db.tree(TreeKind::IdempotencyKeys)?,
             seen_permits: db.tree(TreeKind::SeenPermits)?,
             meta: db.tree(TreeKind::Meta)?,
+            flags: db.tree(TreeKind::Flags)?,
+            held: db.tree(TreeKind::Held)?,
         };
+        let ops = renkei_ops::OperatorBook::open(code.as_str(), &db, config.operators.policy())?;
         let ledger = Ledger::open(
             &config.data_dir.join("records").join(code.as_str()),
             LedgerOptions::default(),
@@ -99,6 +109,9 @@ impl Tenant {
             hub,
             retention: Duration::from_secs(tc.inquiry_result_retention_secs),
             updates,
+            held_policy: tc.held.clone(),
+            decide_lock: tokio::sync::Mutex::new(()),
+            ops,
         })
     }
 

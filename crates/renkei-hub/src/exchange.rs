@@ -327,7 +327,15 @@ impl HubState {
         &self,
         caller: &AgencyCode,
         answer: SealedAnswer,
+        outcome: Outcome,
     ) -> Result<(), HubError> {
+        // The provider says what it decided; the hub records it but cannot check it (the
+        // answer is sealed): the inquirer's gateway reads the same status inside.
+        let (outcome, note) = match outcome {
+            Outcome::NotProvided => (outcome, "late answer relayed: not provided"),
+            Outcome::Expired => (outcome, "late answer relayed: expired"),
+            _ => (Outcome::Relayed, "late answer relayed"),
+        };
         tracing::Span::current().record("permit_id", answer.permit_id.as_str());
         let Some(bytes) = self.pending.get(answer.permit_id.as_bytes())? else {
             return Err(HubError::NotFound(format!(
@@ -377,9 +385,9 @@ impl HubState {
         self.pending.remove(pending.permit_id.as_bytes())?;
         let record = ExchangeRecord {
             recorded_at_ms: now_ms(),
-            outcome: Outcome::Relayed as i32,
+            outcome: outcome as i32,
             sealed_answer_sha256: sealed_hash,
-            note: "late answer relayed".into(),
+            note: note.into(),
             ..pending
         };
         self.records.append(record).await?;

@@ -8,7 +8,7 @@ use renkei_proto::v1::hub_server::Hub;
 use renkei_proto::v1::{
     DeliverLateAnswerRequest, DeliverLateAnswerResponse, ExchangeRequest, ExchangeResponse,
     GetMasterDataRequest, GetMasterDataResponse, IssueSymbolsRequest, IssueSymbolsResponse,
-    ListHubRecordsRequest, ListHubRecordsResponse,
+    ListHubRecordsRequest, ListHubRecordsResponse, Outcome,
 };
 use renkei_records::RecordQuery;
 use renkei_transport::{Role, peer};
@@ -78,12 +78,13 @@ impl Hub for HubService {
         req: Request<DeliverLateAnswerRequest>,
     ) -> Result<Response<DeliverLateAnswerResponse>, Status> {
         let caller = caller_tenant(&req)?;
+        let req = req.into_inner();
+        let outcome = Outcome::try_from(req.outcome).unwrap_or(Outcome::Unspecified);
         let answer = req
-            .into_inner()
             .answer
             .ok_or_else(|| HubError::invalid("answer", "is required").into_status())?;
         self.state
-            .deliver_late_answer(&caller, answer)
+            .deliver_late_answer(&caller, answer, outcome)
             .await
             .map_err(HubError::into_status)?;
         Ok(Response::new(DeliverLateAnswerResponse {}))

@@ -58,6 +58,16 @@ pub enum TreeKind {
     RecordIndex,
     /// small per-tenant settings and cursors
     Meta,
+    /// unified address number ‖ item (4 bytes BE; 0 = every item) → auto-response-block flag
+    Flags,
+    /// permit id → held or deferred provision (自動応答不可)
+    Held,
+    /// operator user id → account
+    Operators,
+    /// SHA-256 of a session token → session
+    Sessions,
+    /// sequence (8 bytes BE) → audit entry (append-only)
+    Audit,
 }
 
 impl TreeKind {
@@ -73,6 +83,11 @@ impl TreeKind {
             TreeKind::SeenPermits => "permits-seen",
             TreeKind::RecordIndex => "rec-idx",
             TreeKind::Meta => "meta",
+            TreeKind::Flags => "flags",
+            TreeKind::Held => "held",
+            TreeKind::Operators => "ops-accounts",
+            TreeKind::Sessions => "ops-sessions",
+            TreeKind::Audit => "ops-audit",
         }
     }
 }

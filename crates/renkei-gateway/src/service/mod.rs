@@ -2,11 +2,14 @@
 
 mod local;
 mod network;
+mod ops;
 
 use std::sync::Arc;
 
+use renkei_proto::v1::auto_response_block_server::AutoResponseBlockServer;
 use renkei_proto::v1::gateway_network_server::GatewayNetworkServer;
 use renkei_proto::v1::inquiries_server::InquiriesServer;
+use renkei_proto::v1::operators_server::OperatorsServer;
 use renkei_proto::v1::provision_copies_server::ProvisionCopiesServer;
 use renkei_proto::v1::records_server::RecordsServer;
 use renkei_proto::v1::symbols_server::SymbolsServer;
@@ -14,11 +17,13 @@ use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 4] = [
+pub(crate) const LOCAL_SERVICES: [&str; 6] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
     "renkei.v1.Records",
+    "renkei.v1.Operators",
+    "renkei.v1.AutoResponseBlock",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -33,10 +38,13 @@ macro_rules! limited {
 pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
     let max = inner.config.limits.max_message_bytes;
     let l = local::Local { gw: inner.clone() };
+    let o = ops::Ops { gw: inner.clone() };
     let local = Routes::new(limited!(SymbolsServer, l.clone(), max))
         .add_service(limited!(ProvisionCopiesServer, l.clone(), max))
         .add_service(limited!(InquiriesServer, l.clone(), max))
-        .add_service(limited!(RecordsServer, l, max));
+        .add_service(limited!(RecordsServer, l, max))
+        .add_service(limited!(OperatorsServer, o.clone(), max))
+        .add_service(limited!(AutoResponseBlockServer, o, max));
     let network = Routes::new(limited!(
         GatewayNetworkServer,
         network::Network { gw: inner.clone() },
