@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock, mpsc};
 
 use tokio::sync::oneshot;
 
-use crate::segment::{HEADER, MAX_ENTRY, leaf_hash, segment_name};
+use crate::merkle::Hash;
+use crate::segment::{HEADER, MAX_ENTRY, encode_frame, segment_name};
 use crate::{Index, LedgerError, LedgerOptions, Location};
 
 type Reply = oneshot::Sender<Result<u64, String>>;
@@ -218,14 +219,15 @@ fn write_batch(
             publish(index, &mut Vec::new(), Some(path))?;
         }
         let offset = active.size + buf.len() as u64 + HEADER;
-        buf.extend_from_slice(&(entry.len() as u32).to_be_bytes());
-        buf.extend_from_slice(&leaf_hash(entry));
-        buf.extend_from_slice(entry);
-        new_locs.push(Location {
-            segment: active.segment,
-            offset,
-            len: entry.len() as u32,
-        });
+        let hash = encode_frame(&mut buf, first_seq + i as u64, entry);
+        new_locs.push((
+            Location {
+                segment: active.segment,
+                offset,
+                len: entry.len() as u32,
+            },
+            hash,
+        ));
     }
     flush(active, &mut buf)?;
     publish(index, &mut new_locs, None)?;
@@ -234,11 +236,14 @@ fn write_batch(
 
 fn publish(
     index: &RwLock<Index>,
-    locs: &mut Vec<Location>,
+    locs: &mut Vec<(Location, Hash)>,
     new_segment: Option<PathBuf>,
 ) -> Result<(), LedgerError> {
     let mut guard = index.write().map_err(|_| LedgerError::WriterGone)?;
-    guard.entries.append(locs);
+    for (loc, hash) in locs.drain(..) {
+        guard.entries.push(loc);
+        guard.tree.push(hash);
+    }
     if let Some(p) = new_segment {
         guard.segments.push(p);
     }
