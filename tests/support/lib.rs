@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 #![allow(missing_debug_implementations, unreachable_pub, clippy::unwrap_used)]
 
+pub mod rfc9162;
+
 use std::path::PathBuf;
 
 use renkei_cli::cluster::{Cluster, ClusterOptions};

@@ -85,6 +85,8 @@ pub struct GatewayLimits {
     pub purge_interval_secs: u64,
     /// sled cache size.
     pub cache_mib: u64,
+    /// How often each tenant's record log signs a tree head (when it has grown).
+    pub tree_head_interval_secs: u64,
 }
 
 impl Default for GatewayLimits {
@@ -97,6 +99,7 @@ impl Default for GatewayLimits {
             hub_timeout_secs: 15,
             purge_interval_secs: 60,
             cache_mib: 64,
+            tree_head_interval_secs: 60,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use renkei_core::AgencyCode;
 use renkei_crypto::{EncryptionKey, SigningKey};
-use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::Inquiry;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_records::RecordBook;
@@ -65,9 +65,15 @@ impl Tenant {
             seen_permits: db.tree(TreeKind::SeenPermits)?,
             meta: db.tree(TreeKind::Meta)?,
         };
-        let ledger = Ledger::open(
+        // Tree heads are signed with the key whose public half master data publishes, so
+        // anyone holding master data can check them (docs/decisions/0020).
+        let ledger = Ledger::open_signed(
             &config.data_dir.join("records").join(code.as_str()),
             LedgerOptions::default(),
+            HeadSigner {
+                log_id: code.to_string(),
+                key: renkei_crypto::read_signing_key(&tc.signing_key)?,
+            },
         )?;
         let records = RecordBook::open(ledger, db.tree(TreeKind::RecordIndex)?)?;
         let signing = renkei_crypto::read_signing_key(&tc.signing_key)?;

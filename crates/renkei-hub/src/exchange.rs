@@ -6,7 +6,7 @@ use std::time::Duration;
 use prost::Message as _;
 use renkei_core::{AgencyCode, IdKind, ItemNumber, MyNumber, ProcedureCode, new_id, now_ms};
 use renkei_crypto::{SigningKey, SymbolKey};
-use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_master::WhitelistRefusal;
 use renkei_proto::v1::{
     DeliverAnswerRequest, DeliverInquiryRequest, Direction, ExchangeRecord, ExchangeRequest,
@@ -51,7 +51,14 @@ impl HubState {
             HubError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
         let store = Store::open(&config.data_dir.join("db"), &StoreOptions::default())?;
-        let ledger = Ledger::open(&config.data_dir.join("records"), LedgerOptions::default())?;
+        let ledger = Ledger::open_signed(
+            &config.data_dir.join("records"),
+            LedgerOptions::default(),
+            HeadSigner {
+                log_id: HUB_KEEPER.into(),
+                key: renkei_crypto::read_signing_key(&config.keys.signing)?,
+            },
+        )?;
         let records = RecordBook::open(ledger, store.global("record-index")?)?;
         let meta = store.global("meta")?;
         let previous = meta

@@ -7,6 +7,8 @@
 //! it disagree with the log.
 #![forbid(unsafe_code)]
 
+mod log;
+
 use prost::Message as _;
 use renkei_ledger::Ledger;
 use renkei_proto::v1::ExchangeRecord;
