@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod ledger;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Command {
     Gateway {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Record logs (情報提供等記録): offline verification.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
     },
     /// Development certificates and keys.
     Certs {
@@ -111,6 +117,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Ledger { command } => {
+            init_logging("warn");
+            ledger::run(command)
         }
         Command::Certs {
             command: CertsCommand::Generate { out },
