@@ -1,6 +1,7 @@
 //! `renkei`: run the hub, the gateway, the demo; manage development certificates.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod ledger;
 
@@ -47,6 +48,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
+    },
+    /// Benchmarks on real files and servers.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
     /// Development certificates and keys.
     Certs {
@@ -117,6 +123,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Bench { command } => {
+            init_logging("warn");
+            bench::run(command).await
         }
         Command::Ledger { command } => {
             init_logging("warn");
