@@ -215,3 +215,77 @@ async fn tenant_and_hub_logs_prove_inclusion_and_consistency_to_an_independent_v
     assert_eq!(y.log_id, YOKOHAMA);
     tc.stop().await;
 }
+
+/// What each party's record of one exchange holds, read back from the logs' entries —
+/// and what none of the log files hold: the person's My Number or the answer's content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_hold_the_exchange_context_and_hashes_but_no_payload_or_my_number() {
+    use renkei_proto::v1::{Direction, Outcome};
+    let tc = TestCluster::start().await;
+    let movers = tc.movers().await;
+    let (y, s) = &movers[0];
+    let inquiry = tc
+        .ask(SAPPORO, "c-1", &s.unified_address_number, YOKOHAMA, 25)
+        .await
+        .unwrap();
+    assert!(!inquiry.permit_id.is_empty());
+
+    let mut sapporo = RecordLogClient::new(tc.backoffice(SAPPORO));
+    let mut yokohama = RecordLogClient::new(tc.backoffice(YOKOHAMA));
+    let by_permit = |entries: Vec<Vec<u8>>| {
+        entries
+            .into_iter()
+            .map(|e| ExchangeRecord::decode(e.as_slice()).unwrap())
+            .find(|r| r.permit_id == inquiry.permit_id)
+            .expect("no record of the exchange")
+    };
+    let h = verified_head(&head(&mut sapporo, true).await, "011002.sign.pub");
+    let asked = by_permit(check_all_inclusions(&mut sapporo, &h, true).await);
+    let h = verified_head(&head(&mut yokohama, true).await, "141003.sign.pub");
+    let answered = by_permit(check_all_inclusions(&mut yokohama, &h, true).await);
+
+    let is_hash = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    for (r, keeper, direction, counterparty) in [
+        (&asked, SAPPORO, Direction::Inquiry, YOKOHAMA),
+        (&answered, YOKOHAMA, Direction::Provision, SAPPORO),
+    ] {
+        assert!(r.recorded_at_ms > 0);
+        assert_eq!(r.keeper, keeper);
+        assert_eq!(r.direction, direction as i32);
+        assert_eq!(r.counterparty, counterparty);
+        assert_eq!(r.procedure, "vaccination");
+        assert_eq!(r.item, 25);
+        assert_eq!(r.inquiry_id, inquiry.inquiry_id);
+        assert_eq!(r.outcome, Outcome::Provided as i32, "{r:?}");
+        assert!(is_hash(&r.envelope_sha256), "{r:?}");
+        assert!(is_hash(&r.sealed_answer_sha256), "{r:?}");
+        assert!(
+            r.person_ref.is_empty(),
+            "symbols never reach a tenant's records"
+        );
+    }
+    // Both sides hash the same sealed messages: the records corroborate each other.
+    assert_eq!(asked.envelope_sha256, answered.envelope_sha256);
+    assert_eq!(asked.sealed_answer_sha256, answered.sealed_answer_sha256);
+    assert_eq!(asked.unified_address_number, s.unified_address_number);
+    assert_eq!(answered.unified_address_number, y.unified_address_number);
+
+    let data = tc.stop().await;
+    let lot = y.history.as_ref().unwrap().doses[0].lot.clone();
+    assert!(!lot.is_empty());
+    for (path, bytes) in all_bytes_under(data.path())
+        .into_iter()
+        .filter(|(p, _)| p.components().any(|c| c.as_os_str() == "records"))
+    {
+        assert!(
+            !contains(&bytes, s.my_number.as_bytes()),
+            "My Number in {}",
+            path.display()
+        );
+        assert!(
+            !contains(&bytes, lot.as_bytes()),
+            "answer content (lot {lot}) in {}",
+            path.display()
+        );
+    }
+}

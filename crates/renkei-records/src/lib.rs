@@ -7,6 +7,7 @@
 //! it disagree with the log.
 #![forbid(unsafe_code)]
 
+mod check;
 mod log;
 
 use prost::Message as _;
@@ -24,6 +25,9 @@ pub enum RecordError {
     Index(#[from] renkei_store::StoreError),
     #[error("record {seq} cannot be decoded: {reason}")]
     Decode { seq: u64, reason: String },
+    /// The record lacks something a 情報提供等記録 must hold, or holds what it must not.
+    #[error("record refused, {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
 }
 
 /// Filters for [`RecordBook::query`]. At most one of the key filters is used as the
@@ -149,6 +153,7 @@ impl RecordBook {
     /// Appends a record durably and indexes it. Returns the record with `sequence` set.
     pub async fn append(&self, mut record: ExchangeRecord) -> Result<ExchangeRecord, RecordError> {
         record.sequence = 0;
+        check::check(&record)?;
         let seq = self.ledger.append(record.encode_to_vec()).await?;
         self.index_one(&record, seq)?;
         record.sequence = seq;
@@ -262,7 +267,12 @@ mod tests {
         ExchangeRecord {
             recorded_at_ms: t,
             keeper: "141003".into(),
+            direction: renkei_proto::v1::Direction::Inquiry as i32,
             counterparty: "011002".into(),
+            procedure: "vaccination".into(),
+            item: 25,
+            permit_id: format!("pm-{inquiry}"),
+            outcome: renkei_proto::v1::Outcome::Provided as i32,
             unified_address_number: uan.into(),
             inquiry_id: inquiry.into(),
             ..Default::default()
@@ -279,6 +289,17 @@ mod tests {
         book.append(record("200", "inq-b", 20)).await.unwrap();
         let r = book.append(record("100", "inq-c", 30)).await.unwrap();
         assert_eq!(r.sequence, 2);
+        // An incomplete record is refused and nothing is appended.
+        let mut bad = record("300", "inq-d", 40);
+        bad.procedure.clear();
+        assert!(matches!(
+            book.append(bad).await,
+            Err(RecordError::Invalid {
+                field: "procedure",
+                ..
+            })
+        ));
+        assert_eq!(book.len(), 3);
         let q = RecordQuery {
             unified_address_number: Some("100".into()),
             ..Default::default()
