@@ -136,6 +136,7 @@ pub fn ask_request(key: &str, uan: &str, provider: &str, item: u32) -> SubmitInq
         procedure: "vaccination".into(),
         item,
         case_reference: String::new(),
+        ..Default::default()
     }
 }
 

@@ -312,6 +312,7 @@ impl Demo {
                 procedure: procedure.into(),
                 item,
                 case_reference: format!("転入-{key}"),
+                ..Default::default()
             })
             .await?
             .into_inner())
@@ -423,6 +424,7 @@ impl Demo {
             item: 25,
             created_at_ms: now,
             nonce: renkei_crypto::random_bytes::<16>()?.to_vec(),
+            ..Default::default()
         };
         let resp = hub
             .exchange(ExchangeRequest {

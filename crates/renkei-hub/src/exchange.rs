@@ -29,7 +29,7 @@ pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) credentials: Credentials,
     signing: SigningKey,
-    symbols: SymbolKey,
+    pub(crate) symbols: SymbolKey,
     master: RwLock<Arc<Published>>,
     pub(crate) records: RecordBook,
     store: Store,
@@ -203,6 +203,7 @@ impl HubState {
             item: env.item,
             inquiry_id: env.inquiry_id.clone(),
             envelope_sha256: hex(&renkei_crypto::sha256(&req.envelope)),
+            disclose_after_ms: env.disclose_after_ms.max(0),
             ..Default::default()
         };
 
@@ -264,7 +265,7 @@ impl HubState {
         };
         span.record("permit_id", permit.permit_id.as_str());
         record.permit_id = permit.permit_id.clone();
-        record.person_ref = provider_symbol;
+        record.person_ref = person_ref(&provider_symbol);
         let signed = renkei_crypto::sign_permit(&self.signing, &permit);
 
         let mut client = self.routes.client(&agency.endpoint, &agency.server_name)?;
@@ -397,6 +398,15 @@ impl HubState {
     pub(crate) fn list_records(&self, q: &RecordQuery) -> Result<Vec<ExchangeRecord>, HubError> {
         Ok(self.records.query(q)?)
     }
+}
+
+/// The key under which the hub's records about one person are joined for disclosure: a
+/// one-way digest of the person's symbol at the provider, so a record can be shown whole
+/// (and its leaf hash checked) without handing anyone a symbol.
+pub(crate) fn person_ref(provider_symbol: &[u8]) -> Vec<u8> {
+    let mut m = b"renkei/v1/person-ref\0".to_vec();
+    m.extend_from_slice(provider_symbol);
+    renkei_crypto::sha256(&m).to_vec()
 }
 
 /// The hub cannot open an answer, but it can refuse to relay one that is not for this

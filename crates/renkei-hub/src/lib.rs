@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod disclosure;
 mod error;
 mod exchange;
 mod log;
@@ -70,9 +71,16 @@ impl Hub {
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+        let disclosure =
+            renkei_proto::v1::disclosure_server::DisclosureServer::new(disclosure::HubDisclosure {
+                state: self.state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
         let routes = tonic::service::Routes::new(hub)
             .add_service(records)
-            .add_service(log);
+            .add_service(log)
+            .add_service(disclosure);
         let heads = tokio::spawn(log::publish_heads(
             self.state.clone(),
             std::time::Duration::from_secs(self.state.config.limits.tree_head_interval_secs.max(1)),
