@@ -15,6 +15,7 @@
 
 mod heads;
 mod merkle;
+mod purge;
 mod segment;
 mod verify;
 mod writer;
@@ -92,17 +93,46 @@ struct Location {
 
 #[derive(Debug, Default)]
 struct Index {
+    /// Every segment opened since the log was; purged ones stay listed, unused.
     segments: Vec<PathBuf>,
+    /// Locations of records `base..`.
     entries: Vec<Location>,
     tree: merkle::Tree,
+    /// The first record kept after retention purges (0 if never purged).
+    base: u64,
+    /// Leaf hashes of purged records `base & !15 .. base`, which the tree still needs.
+    purged_tail: Vec<Hash>,
+}
+
+impl Index {
+    fn len(&self) -> u64 {
+        self.base + self.entries.len() as u64
+    }
+
+    fn location(&self, seq: u64) -> Option<Location> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.entries.get(i).copied()
+    }
 }
 
 impl merkle::LeafSource for Index {
     fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        let missing = || LedgerError::OutOfRange(format!("records {from}..{to}"));
+        if from < self.base {
+            let floor = self.base & !(merkle::CHUNK - 1);
+            if from < floor || to > self.base {
+                return Err(missing());
+            }
+            return self
+                .purged_tail
+                .get((from - floor) as usize..(to - floor) as usize)
+                .map(<[Hash]>::to_vec)
+                .ok_or_else(missing);
+        }
         let locs = self
             .entries
-            .get(from as usize..to as usize)
-            .ok_or_else(|| LedgerError::OutOfRange(format!("records {from}..{to}")))?;
+            .get((from - self.base) as usize..(to - self.base) as usize)
+            .ok_or_else(missing)?;
         let mut out = Vec::with_capacity(locs.len());
         let mut i = 0;
         while i < locs.len() {
@@ -158,7 +188,11 @@ impl Ledger {
         let heads = heads::Heads::open(dir)?;
         // The latest signed head must still describe this log: if it does not, records
         // it covered were lost or changed, and appending more would hide that.
-        if let Some((_, head)) = &heads.latest {
+        if let Some((_, head)) = heads
+            .latest
+            .as_ref()
+            .filter(|(_, h)| h.tree_size >= index.tree.purged())
+        {
             let path = dir.join(heads::HEADS_FILE);
             let root =
                 index
@@ -207,10 +241,7 @@ impl Ledger {
 
     /// Number of entries (the next sequence number).
     pub fn len(&self) -> u64 {
-        self.index
-            .read()
-            .map(|i| i.entries.len() as u64)
-            .unwrap_or(0)
+        self.index.read().map(|i| i.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -229,11 +260,7 @@ impl Ledger {
     pub fn get(&self, seq: u64) -> Result<Option<Vec<u8>>, LedgerError> {
         let (path, loc) = {
             let index = self.read_index()?;
-            let Some(loc) = usize::try_from(seq)
-                .ok()
-                .and_then(|s| index.entries.get(s))
-                .copied()
-            else {
+            let Some(loc) = index.location(seq) else {
                 return Ok(None);
             };
             (index.segments[loc.segment as usize].clone(), loc)
@@ -315,6 +342,64 @@ impl Ledger {
         heads.append(signed.clone(), head)?;
         tracing::debug!(log = %signer.log_id, tree_size = size, "signed tree head");
         Ok(signed)
+    }
+
+    /// The first record still kept (0 unless retention purged older ones).
+    pub fn first_kept(&self) -> u64 {
+        self.index.read().map(|i| i.base).unwrap_or(0)
+    }
+
+    /// First sequence number of each segment on disk, in order: the points a purge can
+    /// cut at.
+    pub fn segment_starts(&self) -> Result<Vec<u64>, LedgerError> {
+        Ok(segment::list_segments(&self.dir)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// Retention: deletes every segment that lies wholly before `upto`, after recording
+    /// what the tree needs of them (module `purge`). Returns the first record kept.
+    /// Blocking (fsyncs and deletes files).
+    pub fn purge_before(&self, upto: u64) -> Result<u64, LedgerError> {
+        // Purges and head signing are rare; one lock keeps them from interleaving.
+        let _heads = self.heads.lock().map_err(|_| LedgerError::WriterGone)?;
+        let segments = segment::list_segments(&self.dir)?;
+        let base = self.first_kept();
+        let Some(point) = segments
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|s| *s <= upto && *s > base)
+            .max()
+        else {
+            return Ok(base);
+        };
+        let kept = {
+            let index = self.read_index()?;
+            index.tree.purge_point(&*index, point)?
+        };
+        purge::append(&self.dir, &kept)?;
+        {
+            let mut index = self.index.write().map_err(|_| LedgerError::WriterGone)?;
+            let dropped = (point - index.base) as usize;
+            index.entries.drain(..dropped);
+            index.base = point;
+            index.purged_tail = kept.tail;
+            index.tree.set_purged(point);
+        }
+        for (start, path) in segments {
+            if start < point {
+                std::fs::remove_file(&path).map_err(|source| LedgerError::Io { path, source })?;
+            }
+        }
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| LedgerError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        tracing::info!(first_kept = point, "record log purged");
+        Ok(point)
     }
 
     /// Appends and fsyncs so far (for tests and benchmarks).

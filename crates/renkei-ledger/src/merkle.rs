@@ -94,6 +94,33 @@ impl CompactRange {
         self.size += 1;
     }
 
+    /// The range at a purge point: its stored subtree hashes, then its stored leaves.
+    pub(crate) fn seeded(p: &crate::purge::PurgePoint) -> Result<CompactRange, String> {
+        let floor = p.upto & !(CHUNK - 1);
+        let heights: Vec<u32> = (CHUNK_BITS..64)
+            .rev()
+            .filter(|h| floor >> h & 1 == 1)
+            .collect();
+        if heights.len() != p.blocks.len() || p.tail.len() as u64 != p.upto - floor {
+            return Err(format!(
+                "purge record for {} holds {} subtree and {} leaf hashes; {} and {} expected",
+                p.upto,
+                p.blocks.len(),
+                p.tail.len(),
+                heights.len(),
+                p.upto - floor
+            ));
+        }
+        let mut range = CompactRange {
+            size: floor,
+            stack: heights.into_iter().zip(p.blocks.iter().copied()).collect(),
+        };
+        for leaf in &p.tail {
+            range.push(*leaf);
+        }
+        Ok(range)
+    }
+
     /// MTH of everything pushed so far.
     pub fn root(&self) -> Hash {
         let mut iter = self.stack.iter().rev();
@@ -120,9 +147,82 @@ pub(crate) struct Tree {
     levels: Vec<Vec<Hash>>,
     /// Leaf hashes of the incomplete last chunk.
     tail: Vec<Hash>,
+    /// Records before this were purged: nothing about them can be proven any more.
+    purged: u64,
 }
 
 impl Tree {
+    /// The tree as a purge left it: only the hashes that stand in for the purged records.
+    pub(crate) fn seeded(p: &crate::purge::PurgePoint) -> Result<Tree, String> {
+        CompactRange::seeded(p)?;
+        let floor = p.upto & !(CHUNK - 1);
+        let mut tree = Tree {
+            size: floor,
+            levels: Vec::new(),
+            tail: Vec::new(),
+            purged: p.upto,
+        };
+        let heights = (CHUNK_BITS..64).rev().filter(|h| floor >> h & 1 == 1);
+        for (h, hash) in heights.zip(p.blocks.iter()) {
+            let level = (h - CHUNK_BITS) as usize;
+            while tree.levels.len() <= level {
+                tree.levels.push(Vec::new());
+            }
+            // Rows are indexed by position: the subtrees inside a purged block are never
+            // read (requests about purged records are refused) and stand as zeros.
+            let row = &mut tree.levels[level];
+            row.resize((floor >> h) as usize - 1, [0u8; 32]);
+            row.push(*hash);
+        }
+        for l in 0..tree.levels.len() {
+            let len = (floor >> (l as u32 + CHUNK_BITS)) as usize;
+            tree.levels[l].resize(len, [0u8; 32]);
+        }
+        for leaf in &p.tail {
+            tree.push(*leaf);
+        }
+        Ok(tree)
+    }
+
+    pub(crate) fn purged(&self) -> u64 {
+        self.purged
+    }
+
+    /// What a purge up to `upto` must keep (see `purge`).
+    pub(crate) fn purge_point(
+        &self,
+        src: &dyn LeafSource,
+        upto: u64,
+    ) -> Result<crate::purge::PurgePoint, LedgerError> {
+        self.check_size(upto)?;
+        let floor = upto & !(CHUNK - 1);
+        let mut blocks = Vec::new();
+        for h in (CHUNK_BITS..64).rev().filter(|h| floor >> h & 1 == 1) {
+            let start = (floor >> (h + 1)) << (h + 1);
+            blocks.push(self.subtree(src, start, start + (1 << h))?);
+        }
+        let tail = if floor < upto {
+            self.leaves(src, floor, upto)?
+        } else {
+            Vec::new()
+        };
+        Ok(crate::purge::PurgePoint { upto, blocks, tail })
+    }
+
+    pub(crate) fn set_purged(&mut self, upto: u64) {
+        self.purged = upto;
+    }
+
+    fn refuse_purged(&self, what: &str, n: u64) -> Result<(), LedgerError> {
+        if n < self.purged {
+            return Err(LedgerError::OutOfRange(format!(
+                "{what} {n} lies in records purged at the end of their retention; the log keeps records from {}",
+                self.purged
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -201,6 +301,9 @@ impl Tree {
 
     pub(crate) fn root(&self, src: &dyn LeafSource, size: u64) -> Result<Hash, LedgerError> {
         self.check_size(size)?;
+        if size > 0 {
+            self.refuse_purged("tree size", size)?;
+        }
         self.subtree(src, 0, size)
     }
 
@@ -217,6 +320,7 @@ impl Tree {
                 "record {m} is not in a tree of {size} records"
             )));
         }
+        self.refuse_purged("record", m)?;
         let mut path = Vec::new();
         self.path(src, m, 0, size, &mut path)?;
         Ok(path)
@@ -262,6 +366,7 @@ impl Tree {
         if first == 0 || first == second {
             return Ok(proof);
         }
+        self.refuse_purged("tree size", first)?;
         self.subproof(src, first, 0, second, true, &mut proof)?;
         Ok(proof)
     }

@@ -83,17 +83,33 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LedgerErr
 /// in the last segment is a torn write and is truncated away; anything else that fails
 /// is corruption.
 pub(crate) fn recover(dir: &Path) -> Result<Index, LedgerError> {
-    let names = list_segments(dir)?;
+    let mut names = list_segments(dir)?;
     let mut index = Index::default();
+    if let Some(p) = crate::purge::read_latest(dir)? {
+        let path = dir.join(crate::purge::PURGED_FILE);
+        index.tree = crate::merkle::Tree::seeded(&p).map_err(|reason| LedgerError::Corrupt {
+            path,
+            offset: 0,
+            reason,
+        })?;
+        index.base = p.upto;
+        index.purged_tail = p.tail;
+        // Segments wholly before the purge point are what an interrupted purge left.
+        let (gone, kept): (Vec<_>, Vec<_>) = names.into_iter().partition(|(s, _)| *s < p.upto);
+        for (_, path) in gone {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+        names = kept;
+    }
     let count = names.len();
     for (i, (first_seq, path)) in names.into_iter().enumerate() {
-        if first_seq != index.entries.len() as u64 {
+        if first_seq != index.len() {
             return Err(LedgerError::Corrupt {
                 path,
                 offset: 0,
                 reason: format!(
                     "segment starts at record {first_seq} but the log so far has {} records",
-                    index.entries.len()
+                    index.len()
                 ),
             });
         }
@@ -118,7 +134,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Index, LedgerError> {
                     reason: "frame runs past the end of a sealed segment".into(),
                 });
             };
-            let expected = index.entries.len() as u64;
+            let expected = index.len();
             if frame.seq != expected {
                 return Err(LedgerError::Corrupt {
                     path,

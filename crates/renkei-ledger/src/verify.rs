@@ -71,6 +71,8 @@ struct HeadCheck<'a> {
     pending: Option<(usize, TreeHead)>,
     log_id: Option<String>,
     last: Option<TreeHead>,
+    /// Heads before the purge point are checked for signature and order only.
+    purged: u64,
     checked: u64,
 }
 
@@ -107,6 +109,18 @@ impl HeadCheck<'_> {
             if head.tree_size > size {
                 return Ok(());
             }
+            if let Some(last) = &self.last
+                && head.tree_size < last.tree_size
+            {
+                return Err(self.problem(
+                    i,
+                    trusted_to,
+                    format!(
+                        "head of size {} comes after a head of size {}",
+                        head.tree_size, last.tree_size
+                    ),
+                ));
+            }
             if let Some(id) = &self.log_id
                 && *id != head.log_id
             {
@@ -128,7 +142,10 @@ impl HeadCheck<'_> {
                     "head is older than the head before it".into(),
                 ));
             }
-            if head.tree_size < size {
+            if head.tree_size < size && head.tree_size < self.purged {
+                // Its records were purged; the stored subtree hashes stand for them, and
+                // they are checked through the first head after the purge.
+            } else if head.tree_size < size {
                 return Err(self.problem(
                     i,
                     trusted_to,
@@ -138,7 +155,7 @@ impl HeadCheck<'_> {
                     ),
                 ));
             }
-            if head.root_hash.as_slice() != range.root().as_slice() {
+            if head.tree_size == size && head.root_hash.as_slice() != range.root().as_slice() {
                 return Err(self.problem(
                     i,
                     trusted_to,
@@ -179,6 +196,7 @@ pub fn verify_log(
         pending: None,
         log_id: None,
         last: None,
+        purged: 0,
         checked: 0,
     };
     let segments = list_segments(dir)?;
@@ -191,8 +209,6 @@ pub fn verify_log(
         torn_tail_bytes: 0,
         problem: None,
     };
-    let mut range = CompactRange::new();
-    let mut torn_at: Option<(PathBuf, u64)> = None;
     let finish =
         |mut report: VerifyReport, range: &CompactRange, check: &HeadCheck<'_>, problem| {
             report.records = range.size();
@@ -201,6 +217,45 @@ pub fn verify_log(
             report.problem = problem;
             report
         };
+    let mut range = CompactRange::new();
+    let purged_path = dir.join(crate::purge::PURGED_FILE);
+    let purge = match crate::purge::read_latest(dir) {
+        Ok(p) => p,
+        Err(LedgerError::Corrupt { offset, reason, .. }) => {
+            let problem = Problem {
+                record: 0,
+                head: None,
+                file: purged_path,
+                offset,
+                reason,
+            };
+            return Ok(finish(report, &range, &check, Some(problem)));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(p) = &purge {
+        match CompactRange::seeded(p) {
+            Ok(r) => range = r,
+            Err(reason) => {
+                let problem = Problem {
+                    record: 0,
+                    head: None,
+                    file: purged_path,
+                    offset: 0,
+                    reason,
+                };
+                return Ok(finish(report, &range, &check, Some(problem)));
+            }
+        }
+        check.purged = p.upto;
+    }
+    // Segments wholly before the purge point are left over from an interrupted purge.
+    let segments: Vec<_> = segments
+        .into_iter()
+        .filter(|(s, _)| *s >= range.size())
+        .collect();
+    report.segments = segments.len();
+    let mut torn_at: Option<(PathBuf, u64)> = None;
     if let Err(p) = check.at(&range) {
         return Ok(finish(report, &range, &check, Some(p)));
     }

@@ -55,7 +55,7 @@ struct Active {
 impl Active {
     fn open(dir: PathBuf, index: &mut Index, opts: LedgerOptions) -> Result<Active, LedgerError> {
         if index.segments.is_empty() {
-            let path = dir.join(segment_name(0));
+            let path = dir.join(segment_name(index.len()));
             index.segments.push(path);
         }
         let segment = (index.segments.len() - 1) as u32;
@@ -202,11 +202,7 @@ fn write_batch(
     index: &RwLock<Index>,
     batch: &[(Vec<u8>, Reply)],
 ) -> Result<u64, LedgerError> {
-    let first_seq = index
-        .read()
-        .map_err(|_| LedgerError::WriterGone)?
-        .entries
-        .len() as u64;
+    let first_seq = index.read().map_err(|_| LedgerError::WriterGone)?.len();
     let mut buf = Vec::new();
     let mut new_locs = Vec::with_capacity(batch.len());
     for (i, (entry, _)) in batch.iter().enumerate() {
