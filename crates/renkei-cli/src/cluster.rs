@@ -41,6 +41,7 @@ pub struct ClusterOptions {
     pub hub_limits: HubLimits,
     pub gateway_limits: GatewayLimits,
     pub inquiry_result_retention_secs: u64,
+    pub record_retention_days: u32,
 }
 
 impl ClusterOptions {
@@ -59,6 +60,7 @@ impl ClusterOptions {
             hub_limits: HubLimits::default(),
             gateway_limits: GatewayLimits::default(),
             inquiry_result_retention_secs: 30 * 24 * 3600,
+            record_retention_days: renkei_gateway::DEFAULT_RECORD_RETENTION_DAYS,
         }
     }
 }
@@ -189,6 +191,7 @@ impl Cluster {
                     signing_key: certs.join(format!("keys/{code}.sign.key")),
                     encryption_key: certs.join(format!("keys/{code}.enc.key")),
                     inquiry_result_retention_secs: opts.inquiry_result_retention_secs,
+                    record_retention_days: opts.record_retention_days,
                 })
                 .collect(),
             limits: opts.gateway_limits.clone(),

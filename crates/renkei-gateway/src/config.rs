@@ -66,6 +66,17 @@ pub struct TenantConfig {
     /// Completed inquiry results are deleted this long after completion (一定期間経過後).
     #[serde(default = "default_retention")]
     pub inquiry_result_retention_secs: u64,
+    /// 情報提供等記録 are kept this long, then purged a segment at a time (7 years by
+    /// default, as the guidelines require).
+    #[serde(default = "default_record_retention")]
+    pub record_retention_days: u32,
+}
+
+/// 7 years and the leap days they may hold.
+pub const DEFAULT_RECORD_RETENTION_DAYS: u32 = 7 * 365 + 2;
+
+fn default_record_retention() -> u32 {
+    DEFAULT_RECORD_RETENTION_DAYS
 }
 
 fn default_retention() -> u64 {

@@ -29,7 +29,9 @@ use renkei_store::{Store, StoreOptions};
 use renkei_transport::Credentials;
 use tokio::net::TcpListener;
 
-pub use config::{GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
+pub use config::{
+    DEFAULT_RECORD_RETENTION_DAYS, GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles,
+};
 pub use error::GatewayError;
 pub use master::Installed;
 

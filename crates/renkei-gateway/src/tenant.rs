@@ -41,6 +41,7 @@ pub(crate) struct Tenant {
     pub(crate) encryption: EncryptionKey,
     pub(crate) hub: HubClient<Channel>,
     pub(crate) retention: Duration,
+    pub(crate) record_retention_days: u32,
     /// Every inquiry state change, for WatchInquiry.
     pub(crate) updates: broadcast::Sender<Arc<Inquiry>>,
 }
@@ -104,6 +105,7 @@ impl Tenant {
             encryption,
             hub,
             retention: Duration::from_secs(tc.inquiry_result_retention_secs),
+            record_retention_days: tc.record_retention_days,
             updates,
         })
     }

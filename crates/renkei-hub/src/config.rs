@@ -73,6 +73,8 @@ pub struct HubLimits {
     pub max_symbol_batch: usize,
     /// How often the hub's record log signs a tree head (when it has grown).
     pub tree_head_interval_secs: u64,
+    /// The hub's 情報提供等記録 are kept this long, then purged (7 years by default).
+    pub record_retention_days: u32,
 }
 
 impl Default for HubLimits {
@@ -86,6 +88,7 @@ impl Default for HubLimits {
             provider_timeout_secs: 10,
             max_symbol_batch: 10_000,
             tree_head_interval_secs: 60,
+            record_retention_days: 7 * 365 + 2,
         }
     }
 }

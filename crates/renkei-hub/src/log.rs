@@ -86,13 +86,21 @@ impl RecordLog for HubLog {
     }
 }
 
-/// Signs a head every `every` while the hub serves (only when the log grew).
+/// Every `every` while the hub serves: purges records past retention and signs a head
+/// (only when the log grew).
 pub(crate) async fn publish_heads(state: Arc<HubState>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let records = state.records.clone();
-        match tokio::task::spawn_blocking(move || records.publish_tree_head()).await {
+        let days = state.config.limits.record_retention_days;
+        let work = move || {
+            let now = renkei_core::now_ms();
+            let cutoff = now.saturating_sub(i64::from(days) * 86_400_000);
+            records.purge_recorded_before(cutoff, crate::exchange::HUB_KEEPER, now, days)?;
+            records.publish_tree_head()
+        };
+        match tokio::task::spawn_blocking(work).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "signing the hub's tree head failed"),
             Err(e) => tracing::error!(error = %e, "tree head task failed"),
