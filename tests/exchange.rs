@@ -329,6 +329,7 @@ async fn the_hub_never_holds_the_plaintext() {
         item: 25,
         created_at_ms: renkei_core::now_ms(),
         nonce: vec![1; 16],
+        ..Default::default()
     };
     let resp = HubClient::new(
         tc.cluster

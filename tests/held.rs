@@ -692,6 +692,7 @@ async fn a_flagged_record_looks_to_the_inquirer_like_an_ordinary_slow_answer() {
             item: 25,
             created_at_ms: renkei_core::now_ms(),
             nonce: vec![i as u8; 16],
+            disclose_after_ms: 0,
         };
         let started = Instant::now();
         let resp = hub

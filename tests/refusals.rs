@@ -43,6 +43,7 @@ async fn crafted(tc: &TestCluster) -> Crafted {
         item: 25,
         created_at_ms: now,
         nonce: vec![7; 16],
+        ..Default::default()
     }
     .encode_to_vec();
     let permit = Permit {

@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "renkei/v1/hub.proto",
         "renkei/v1/gateway.proto",
         "renkei/v1/ops.proto",
+        "renkei/v1/ledger.proto",
+        "renkei/v1/disclosure.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 #![allow(missing_debug_implementations, unreachable_pub, clippy::unwrap_used)]
 
+pub mod rfc9162;
+
 use std::path::PathBuf;
 
 pub mod ops;
@@ -136,6 +138,8 @@ pub fn ask_request(key: &str, uan: &str, provider: &str, item: u32) -> SubmitInq
         procedure: "vaccination".into(),
         item,
         case_reference: String::new(),
+        disclose_after_ms: 0,
+        ..Default::default()
     }
 }
 

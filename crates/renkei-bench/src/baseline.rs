@@ -224,6 +224,7 @@ impl Inquiries for Inquirer {
             nonce: renkei_crypto::random_bytes::<16>()
                 .map_err(internal)?
                 .to_vec(),
+            disclose_after_ms: 0,
         }
         .encode_to_vec();
         let resp = self

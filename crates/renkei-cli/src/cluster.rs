@@ -47,6 +47,7 @@ pub struct ClusterOptions {
     /// Network endpoints for agencies this cluster's gateway does not host (e.g. a test
     /// that plays another gateway), as (agency code, "host:port").
     pub extra_endpoints: Vec<(String, String)>,
+    pub record_retention_days: u32,
 }
 
 impl ClusterOptions {
@@ -68,6 +69,7 @@ impl ClusterOptions {
             held: renkei_gateway::HeldPolicy::default(),
             operators: renkei_gateway::OperatorSettings::default(),
             extra_endpoints: Vec::new(),
+            record_retention_days: renkei_gateway::DEFAULT_RECORD_RETENTION_DAYS,
         }
     }
 }
@@ -200,6 +202,7 @@ impl Cluster {
                     encryption_key: certs.join(format!("keys/{code}.enc.key")),
                     inquiry_result_retention_secs: opts.inquiry_result_retention_secs,
                     held: opts.held.clone(),
+                    record_retention_days: opts.record_retention_days,
                 })
                 .collect(),
             limits: opts.gateway_limits.clone(),

@@ -319,6 +319,8 @@ impl Demo {
                 procedure: procedure.into(),
                 item,
                 case_reference: format!("転入-{key}"),
+                disclose_after_ms: 0,
+                ..Default::default()
             })
             .await?
             .into_inner())
@@ -430,6 +432,7 @@ impl Demo {
             item: 25,
             created_at_ms: now,
             nonce: renkei_crypto::random_bytes::<16>()?.to_vec(),
+            ..Default::default()
         };
         let resp = hub
             .exchange(ExchangeRequest {

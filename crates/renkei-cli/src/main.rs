@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod ledger;
 mod ops;
 
 use std::path::PathBuf;
@@ -43,6 +44,11 @@ enum Command {
     Gateway {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Record logs (情報提供等記録): offline verification.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
     },
     /// Measure throughput and latency of the real servers (see docs/performance.md).
     ///
@@ -132,6 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Ops(args) => {
             init_logging("warn");
             ops::run(args).await
+        }
+        Command::Ledger { command } => {
+            init_logging("warn");
+            ledger::run(command)
         }
         Command::Certs {
             command: CertsCommand::Generate { out },

@@ -189,6 +189,7 @@ async fn an_operator_approves_a_held_inquiry_from_the_command_line() {
             procedure: "vaccination".into(),
             item: 25,
             case_reference: String::new(),
+            disclose_after_ms: 0,
         })
         .await
         .unwrap()
@@ -365,6 +366,7 @@ async fn flags_users_and_refusals_from_the_command_line() {
             procedure: "vaccination".into(),
             item: 25,
             case_reference: String::new(),
+            disclose_after_ms: 0,
         })
         .await
         .unwrap()

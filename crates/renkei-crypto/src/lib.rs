@@ -19,6 +19,7 @@ mod padding;
 mod seal;
 mod signed;
 mod symbol;
+mod tree_head;
 
 pub use error::{CryptoError, PermitCheckError};
 pub use keyfile::{
@@ -30,6 +31,7 @@ pub use padding::pad_answer_payload;
 pub use seal::{AnswerContext, open_answer, seal_answer, verify_answer};
 pub use signed::{sign_bundle, sign_permit, verify_bundle, verify_permit};
 pub use symbol::{PersonId, SYMBOL_LEN, SymbolKey};
+pub use tree_head::{sign_tree_head, verify_tree_head};
 
 /// SHA-256 of `data`; used for the envelope and sealed-message hashes kept in the records.
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -72,6 +72,17 @@ pub struct TenantConfig {
     /// Held answers (自動応答不可) and the answer deadline.
     #[serde(default)]
     pub held: HeldPolicy,
+    /// 情報提供等記録 are kept this long, then purged a segment at a time (7 years by
+    /// default, as the guidelines require).
+    #[serde(default = "default_record_retention")]
+    pub record_retention_days: u32,
+}
+
+/// 7 years and the leap days they may hold.
+pub const DEFAULT_RECORD_RETENTION_DAYS: u32 = 7 * 365 + 2;
+
+fn default_record_retention() -> u32 {
+    DEFAULT_RECORD_RETENTION_DAYS
 }
 
 /// How a tenant holds answers it will not give automatically.
@@ -155,6 +166,8 @@ pub struct GatewayLimits {
     pub purge_interval_secs: u64,
     /// sled cache size.
     pub cache_mib: u64,
+    /// How often each tenant's record log signs a tree head (when it has grown).
+    pub tree_head_interval_secs: u64,
 }
 
 impl Default for GatewayLimits {
@@ -167,6 +180,7 @@ impl Default for GatewayLimits {
             hub_timeout_secs: 15,
             purge_interval_secs: 60,
             cache_mib: 64,
+            tree_head_interval_secs: 60,
         }
     }
 }

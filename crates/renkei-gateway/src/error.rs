@@ -65,6 +65,9 @@ impl GatewayError {
                 ErrorDetails::with_bad_request_violation(field, message),
             ),
             GatewayError::PermissionDenied(m) => Status::permission_denied(m),
+            GatewayError::Records(renkei_records::RecordError::Ledger(
+                renkei_ledger::LedgerError::OutOfRange(m),
+            )) => Status::invalid_argument(m),
             GatewayError::NotFound(m) => Status::not_found(m),
             GatewayError::AlreadyExists(m) => Status::already_exists(m),
             GatewayError::FailedPrecondition(m) => Status::failed_precondition(m),

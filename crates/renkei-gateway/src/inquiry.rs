@@ -96,6 +96,12 @@ impl Tenant {
         ProcedureCode::parse(&req.procedure)
             .map_err(|e| GatewayError::from_core("procedure", e))?;
         ItemNumber::new(req.item).map_err(|e| GatewayError::from_core("item", e))?;
+        if req.disclose_after_ms < 0 {
+            return Err(GatewayError::invalid(
+                "disclose_after_ms",
+                "must be 0 (visible to the resident now) or a time in Unix milliseconds",
+            ));
+        }
         if req.idempotency_key.is_empty()
             || req.idempotency_key.len() > 128
             || req.idempotency_key.chars().any(char::is_control)
@@ -165,6 +171,7 @@ impl Tenant {
             item: req.item,
             created_at_ms: now,
             nonce: renkei_crypto::random_bytes::<16>()?.to_vec(),
+            disclose_after_ms: req.disclose_after_ms,
         }
         .encode_to_vec();
         let mut inquiry = Inquiry {

@@ -31,7 +31,8 @@ use renkei_transport::Credentials;
 use tokio::net::TcpListener;
 
 pub use config::{
-    GatewayConfig, GatewayLimits, HeldPolicy, HubLink, OperatorSettings, TenantConfig, TlsFiles,
+    DEFAULT_RECORD_RETENTION_DAYS, GatewayConfig, GatewayLimits, HeldPolicy, HubLink,
+    OperatorSettings, TenantConfig, TlsFiles,
 };
 pub use error::GatewayError;
 pub use master::Installed;
@@ -179,6 +180,17 @@ impl Gateway {
         Ok(total)
     }
 
+    /// Signs a tree head for every tenant whose record log grew since its last head.
+    pub async fn publish_tree_heads(&self) -> Result<(), GatewayError> {
+        for t in self.inner.tenants.values() {
+            let records = t.records.clone();
+            tokio::task::spawn_blocking(move || records.publish_tree_head())
+                .await
+                .map_err(|e| GatewayError::Unavailable(format!("tree head task: {e}")))??;
+        }
+        Ok(())
+    }
+
     /// Serves both sides until `shutdown` resolves, refreshing master data and purging
     /// expired results in the background.
     pub async fn serve(
@@ -211,6 +223,10 @@ impl Gateway {
             ),
         );
         background.abort();
+        // A last head over everything recorded, so each log closes signed.
+        if let Err(e) = self.publish_tree_heads().await {
+            tracing::error!(error = %e, "signing the final tree heads failed");
+        }
         served.map(|_| ()).map_err(GatewayError::from)
     }
 
@@ -221,6 +237,8 @@ impl Gateway {
         let mut purge_tick = tokio::time::interval(purge);
         // Held inquiries expire and deferred answers fall due on their own clock.
         let mut held_tick = tokio::time::interval(Duration::from_secs(1));
+        let heads = Duration::from_secs(self.inner.config.limits.tree_head_interval_secs.max(1));
+        let mut head_tick = tokio::time::interval(heads);
         // Until master data arrives, retry quickly: nothing can be checked without it.
         let mut retry = tokio::time::interval(Duration::from_millis(500));
         tokio::pin!(shutdown);
@@ -230,6 +248,11 @@ impl Gateway {
                 _ = refresh_tick.tick() => self.refresh_logged().await,
                 _ = retry.tick(), if self.master_version().is_none() => self.refresh_logged().await,
                 _ = held_tick.tick() => self.sweep_held().await,
+                _ = head_tick.tick() => {
+                    if let Err(e) = self.publish_tree_heads().await {
+                        tracing::error!(error = %e, "signing tree heads failed");
+                    }
+                }
                 _ = purge_tick.tick() => {
                     if let Err(e) = self.purge_now().await {
                         tracing::error!(error = %e, "retention purge failed");

@@ -61,6 +61,22 @@ impl Tenant {
             recorded?;
             tracing::info!(tenant = %self.code, purged, "expired inquiry results deleted");
         }
+        self.purge_records(now).await?;
         Ok(purged)
+    }
+
+    /// Purges 情報提供等記録 older than the tenant's record retention (the purge is itself
+    /// recorded by the record book).
+    pub(crate) async fn purge_records(&self, now: i64) -> Result<u64, GatewayError> {
+        let days = self.record_retention_days;
+        let cutoff = now.saturating_sub(i64::from(days) * 86_400_000);
+        let records = self.records.clone();
+        let keeper = self.code.to_string();
+        tokio::task::spawn_blocking(move || {
+            records.purge_recorded_before(cutoff, &keeper, now, days)
+        })
+        .await
+        .map_err(|e| GatewayError::Unavailable(format!("record purge task: {e}")))?
+        .map_err(GatewayError::from)
     }
 }

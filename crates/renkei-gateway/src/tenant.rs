@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use renkei_core::AgencyCode;
 use renkei_crypto::{EncryptionKey, SigningKey};
-use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::Inquiry;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_records::RecordBook;
@@ -43,6 +43,7 @@ pub(crate) struct Tenant {
     pub(crate) encryption: EncryptionKey,
     pub(crate) hub: HubClient<Channel>,
     pub(crate) retention: Duration,
+    pub(crate) record_retention_days: u32,
     /// Every inquiry state change, for WatchInquiry.
     pub(crate) updates: broadcast::Sender<Arc<Inquiry>>,
     pub(crate) held_policy: HeldPolicy,
@@ -75,9 +76,15 @@ impl Tenant {
             held: db.tree(TreeKind::Held)?,
         };
         let ops = renkei_ops::OperatorBook::open(code.as_str(), &db, config.operators.policy())?;
-        let ledger = Ledger::open(
+        // Tree heads are signed with the key whose public half master data publishes, so
+        // anyone holding master data can check them (docs/decisions/0020).
+        let ledger = Ledger::open_signed(
             &config.data_dir.join("records").join(code.as_str()),
             LedgerOptions::default(),
+            HeadSigner {
+                log_id: code.to_string(),
+                key: renkei_crypto::read_signing_key(&tc.signing_key)?,
+            },
         )?;
         let records = RecordBook::open(ledger, db.tree(TreeKind::RecordIndex)?)?;
         let signing = renkei_crypto::read_signing_key(&tc.signing_key)?;
@@ -108,6 +115,7 @@ impl Tenant {
             encryption,
             hub,
             retention: Duration::from_secs(tc.inquiry_result_retention_secs),
+            record_retention_days: tc.record_retention_days,
             updates,
             held_policy: tc.held.clone(),
             decide_lock: tokio::sync::Mutex::new(()),

@@ -71,6 +71,10 @@ pub struct HubLimits {
     pub provider_timeout_secs: u64,
     /// Largest batch of My Numbers one IssueSymbols call may carry.
     pub max_symbol_batch: usize,
+    /// How often the hub's record log signs a tree head (when it has grown).
+    pub tree_head_interval_secs: u64,
+    /// The hub's 情報提供等記録 are kept this long, then purged (7 years by default).
+    pub record_retention_days: u32,
 }
 
 impl Default for HubLimits {
@@ -83,6 +87,8 @@ impl Default for HubLimits {
             request_timeout_secs: 30,
             provider_timeout_secs: 10,
             max_symbol_batch: 10_000,
+            tree_head_interval_secs: 60,
+            record_retention_days: 7 * 365 + 2,
         }
     }
 }

@@ -56,6 +56,9 @@ impl HubError {
                 ErrorDetails::with_bad_request_violation(field, message),
             ),
             HubError::PermissionDenied(m) => Status::permission_denied(m),
+            HubError::Records(renkei_records::RecordError::Ledger(
+                renkei_ledger::LedgerError::OutOfRange(m),
+            )) => Status::invalid_argument(m),
             HubError::NotFound(m) => Status::not_found(m),
             HubError::FailedPrecondition(m) => Status::failed_precondition(m),
             other => {

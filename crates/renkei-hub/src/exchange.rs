@@ -6,7 +6,7 @@ use std::time::Duration;
 use prost::Message as _;
 use renkei_core::{AgencyCode, IdKind, ItemNumber, MyNumber, ProcedureCode, new_id, now_ms};
 use renkei_crypto::{SigningKey, SymbolKey};
-use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_master::WhitelistRefusal;
 use renkei_proto::v1::{
     DeliverAnswerRequest, DeliverInquiryRequest, Direction, ExchangeRecord, ExchangeRequest,
@@ -29,7 +29,7 @@ pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) credentials: Credentials,
     signing: SigningKey,
-    symbols: SymbolKey,
+    pub(crate) symbols: SymbolKey,
     master: RwLock<Arc<Published>>,
     pub(crate) records: RecordBook,
     store: Store,
@@ -51,7 +51,14 @@ impl HubState {
             HubError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
         let store = Store::open(&config.data_dir.join("db"), &StoreOptions::default())?;
-        let ledger = Ledger::open(&config.data_dir.join("records"), LedgerOptions::default())?;
+        let ledger = Ledger::open_signed(
+            &config.data_dir.join("records"),
+            LedgerOptions::default(),
+            HeadSigner {
+                log_id: HUB_KEEPER.into(),
+                key: renkei_crypto::read_signing_key(&config.keys.signing)?,
+            },
+        )?;
         let records = RecordBook::open(ledger, store.global("record-index")?)?;
         let meta = store.global("meta")?;
         let previous = meta
@@ -196,6 +203,7 @@ impl HubState {
             item: env.item,
             inquiry_id: env.inquiry_id.clone(),
             envelope_sha256: hex(&renkei_crypto::sha256(&req.envelope)),
+            disclose_after_ms: env.disclose_after_ms.max(0),
             ..Default::default()
         };
 
@@ -257,7 +265,7 @@ impl HubState {
         };
         span.record("permit_id", permit.permit_id.as_str());
         record.permit_id = permit.permit_id.clone();
-        record.person_ref = provider_symbol;
+        record.person_ref = person_ref(&provider_symbol);
         let signed = renkei_crypto::sign_permit(&self.signing, &permit);
 
         let mut client = self.routes.client(&agency.endpoint, &agency.server_name)?;
@@ -398,6 +406,15 @@ impl HubState {
     pub(crate) fn list_records(&self, q: &RecordQuery) -> Result<Vec<ExchangeRecord>, HubError> {
         Ok(self.records.query(q)?)
     }
+}
+
+/// The key under which the hub's records about one person are joined for disclosure: a
+/// one-way digest of the person's symbol at the provider, so a record can be shown whole
+/// (and its leaf hash checked) without handing anyone a symbol.
+pub(crate) fn person_ref(provider_symbol: &[u8]) -> Vec<u8> {
+    let mut m = b"renkei/v1/person-ref\0".to_vec();
+    m.extend_from_slice(provider_symbol);
+    renkei_crypto::sha256(&m).to_vec()
 }
 
 /// The hub cannot open an answer, but it can refuse to relay one that is not for this

@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod disclosure;
 mod error;
 mod exchange;
+mod log;
 mod master;
 mod routes;
 mod service;
@@ -64,17 +66,55 @@ impl Hub {
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-        let routes = tonic::service::Routes::new(hub).add_service(records);
+        let log = renkei_proto::v1::record_log_server::RecordLogServer::new(log::HubLog {
+            state: self.state.clone(),
+        })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+        let disclosure =
+            renkei_proto::v1::disclosure_server::DisclosureServer::new(disclosure::HubDisclosure {
+                state: self.state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let routes = tonic::service::Routes::new(hub)
+            .add_service(records)
+            .add_service(log)
+            .add_service(disclosure);
+        let heads = tokio::spawn(log::publish_heads(
+            self.state.clone(),
+            std::time::Duration::from_secs(self.state.config.limits.tree_head_interval_secs.max(1)),
+        ));
         let opts = self.state.config.limits.server_options();
-        renkei_transport::serve(
+        let served = renkei_transport::serve(
             listener,
             &self.state.credentials,
             routes,
-            &["renkei.v1.Hub", "renkei.v1.HubRecords"],
+            &[
+                "renkei.v1.Hub",
+                "renkei.v1.HubRecords",
+                "renkei.v1.RecordLog",
+            ],
             opts,
             shutdown,
         )
         .await
-        .map_err(HubError::from)
+        .map_err(HubError::from);
+        heads.abort();
+        // A last head over everything recorded, so the log closes signed.
+        let records = self.state.records.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || records.publish_tree_head()).await {
+            tracing::error!(error = %e, "signing the final tree head failed");
+        }
+        served
+    }
+
+    /// Signs a tree head now if the hub's record log grew since its last head.
+    pub async fn publish_tree_head(&self) -> Result<(), HubError> {
+        let records = self.state.records.clone();
+        tokio::task::spawn_blocking(move || records.publish_tree_head())
+            .await
+            .map_err(|e| HubError::FailedPrecondition(format!("tree head task: {e}")))??;
+        Ok(())
     }
 }

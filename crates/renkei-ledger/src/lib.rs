@@ -1,24 +1,35 @@
-//! The append-only record log behind 情報提供等記録.
+//! The append-only, tamper-evident record log behind 情報提供等記録.
 //!
 //! Records are appended to segment files that this crate owns (not to sled), because the
 //! log must be readable and verifiable offline, byte for byte, for years. An append is
 //! acknowledged only after its bytes are on disk; appends that arrive together share one
 //! `fdatasync` (group commit).
 //!
-//! Segment format (docs/decisions/0004-record-log-format.md): files `seg-<first seq as
-//! 16 hex digits>.log`, each a sequence of frames
-//! `len: u32 BE ‖ leaf hash: 32 bytes ‖ entry: len bytes`, where the leaf hash is
-//! SHA-256(0x00 ‖ entry) as in RFC 9162. A frame cut short by a crash is discarded on
-//! open; a complete frame whose hash does not match is corruption and is reported.
+//! Segment format (docs/decisions/0004 and 0020): files `seg-<first seq as 16 hex
+//! digits>.log`, each a sequence of frames `len: u32 BE ‖ seq: u64 BE ‖ leaf hash: 32
+//! bytes ‖ entry: len bytes`, where the leaf hash is SHA-256(0x00 ‖ entry) as in RFC 9162.
+//! The entries form an RFC 9162 Merkle tree; signed tree heads go to `heads.log` in the
+//! same directory. A frame cut short by a crash is discarded on open; a complete frame
+//! whose hash or sequence number does not match is corruption and is reported.
 #![forbid(unsafe_code)]
 
+mod heads;
+mod merkle;
+mod purge;
 mod segment;
+mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-pub use segment::leaf_hash;
+use renkei_crypto::SigningKey;
+use renkei_proto::v1::{SignedTreeHead, TreeHead};
+
+pub use merkle::{
+    CompactRange, Hash, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion,
+};
+pub use verify::{Problem, VerifyReport, verify_log};
 
 /// Why the log failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +50,14 @@ pub enum LedgerError {
     TooLarge(usize),
     #[error("the record log writer has stopped")]
     WriterGone,
+    /// A proof or root was asked for sizes or records the log does not have.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The log was opened without a signing key, so it cannot sign tree heads.
+    #[error("this record log has no signing key; tree heads cannot be signed")]
+    NoSigner,
+    #[error("tree head: {0}")]
+    Crypto(#[from] renkei_crypto::CryptoError),
 }
 
 /// Tuning for a log.
@@ -56,6 +75,14 @@ impl Default for LedgerOptions {
     }
 }
 
+/// Who keeps a log and signs its tree heads.
+#[derive(Debug)]
+pub struct HeadSigner {
+    /// The agency code of a gateway tenant, or "hub".
+    pub log_id: String,
+    pub key: SigningKey,
+}
+
 /// Where each entry lives, so reads are one `pread`.
 #[derive(Debug, Clone, Copy)]
 struct Location {
@@ -66,8 +93,59 @@ struct Location {
 
 #[derive(Debug, Default)]
 struct Index {
+    /// Every segment opened since the log was; purged ones stay listed, unused.
     segments: Vec<PathBuf>,
+    /// Locations of records `base..`.
     entries: Vec<Location>,
+    tree: merkle::Tree,
+    /// The first record kept after retention purges (0 if never purged).
+    base: u64,
+    /// Leaf hashes of purged records `base & !15 .. base`, which the tree still needs.
+    purged_tail: Vec<Hash>,
+}
+
+impl Index {
+    fn len(&self) -> u64 {
+        self.base + self.entries.len() as u64
+    }
+
+    fn location(&self, seq: u64) -> Option<Location> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.entries.get(i).copied()
+    }
+}
+
+impl merkle::LeafSource for Index {
+    fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        let missing = || LedgerError::OutOfRange(format!("records {from}..{to}"));
+        if from < self.base {
+            let floor = self.base & !(merkle::CHUNK - 1);
+            if from < floor || to > self.base {
+                return Err(missing());
+            }
+            return self
+                .purged_tail
+                .get((from - floor) as usize..(to - floor) as usize)
+                .map(<[Hash]>::to_vec)
+                .ok_or_else(missing);
+        }
+        let locs = self
+            .entries
+            .get((from - self.base) as usize..(to - self.base) as usize)
+            .ok_or_else(missing)?;
+        let mut out = Vec::with_capacity(locs.len());
+        let mut i = 0;
+        while i < locs.len() {
+            let seg = locs[i].segment;
+            let run = locs[i..].iter().take_while(|l| l.segment == seg).count();
+            out.extend(segment::read_leaf_hashes(
+                &self.segments[seg as usize],
+                &locs[i..i + run],
+            )?);
+            i += run;
+        }
+        Ok(out)
+    }
 }
 
 /// An open log. Clones share the same writer.
@@ -76,23 +154,78 @@ pub struct Ledger {
     dir: PathBuf,
     index: Arc<RwLock<Index>>,
     writer: Arc<writer::Writer>,
+    heads: Arc<Mutex<heads::Heads>>,
+    signer: Option<Arc<HeadSigner>>,
 }
 
 impl Ledger {
-    /// Opens (or creates) the log in `dir`, discarding a torn final frame.
+    /// Opens (or creates) the log in `dir`, discarding a torn final frame. Without a
+    /// signer the log can be appended to and proven from, but signs no tree heads.
     pub fn open(dir: &Path, opts: LedgerOptions) -> Result<Ledger, LedgerError> {
+        Self::open_inner(dir, opts, None)
+    }
+
+    /// Opens the log of `signer.log_id`, which signs its tree heads with `signer.key`.
+    pub fn open_signed(
+        dir: &Path,
+        opts: LedgerOptions,
+        signer: HeadSigner,
+    ) -> Result<Ledger, LedgerError> {
+        Self::open_inner(dir, opts, Some(Arc::new(signer)))
+    }
+
+    fn open_inner(
+        dir: &Path,
+        opts: LedgerOptions,
+        signer: Option<Arc<HeadSigner>>,
+    ) -> Result<Ledger, LedgerError> {
         let io = |source| LedgerError::Io {
             path: dir.to_owned(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         let index = segment::recover(dir)?;
+        let heads = heads::Heads::open(dir)?;
+        // The latest signed head must still describe this log: if it does not, records
+        // it covered were lost or changed, and appending more would hide that.
+        if let Some((_, head)) = heads
+            .latest
+            .as_ref()
+            .filter(|(_, h)| h.tree_size >= index.tree.purged())
+        {
+            let path = dir.join(heads::HEADS_FILE);
+            let root =
+                index
+                    .tree
+                    .root(&index, head.tree_size)
+                    .map_err(|_| LedgerError::Corrupt {
+                        path: path.clone(),
+                        offset: 0,
+                        reason: format!(
+                            "the latest signed tree head covers {} records but the log holds {}",
+                            head.tree_size,
+                            index.tree.size()
+                        ),
+                    })?;
+            if root.as_slice() != head.root_hash.as_slice() {
+                return Err(LedgerError::Corrupt {
+                    path,
+                    offset: 0,
+                    reason: format!(
+                        "the records do not match the latest signed tree head (size {}); run `renkei ledger verify`",
+                        head.tree_size
+                    ),
+                });
+            }
+        }
         let index = Arc::new(RwLock::new(index));
         let writer = Arc::new(writer::Writer::start(dir.to_owned(), index.clone(), opts)?);
         Ok(Ledger {
             dir: dir.to_owned(),
             index,
             writer,
+            heads: Arc::new(Mutex::new(heads)),
+            signer,
         })
     }
 
@@ -108,10 +241,7 @@ impl Ledger {
 
     /// Number of entries (the next sequence number).
     pub fn len(&self) -> u64 {
-        self.index
-            .read()
-            .map(|i| i.entries.len() as u64)
-            .unwrap_or(0)
+        self.index.read().map(|i| i.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,15 +252,15 @@ impl Ledger {
         &self.dir
     }
 
+    fn read_index(&self) -> Result<std::sync::RwLockReadGuard<'_, Index>, LedgerError> {
+        self.index.read().map_err(|_| LedgerError::WriterGone)
+    }
+
     /// Reads entry `seq`, or `None` past the end.
     pub fn get(&self, seq: u64) -> Result<Option<Vec<u8>>, LedgerError> {
         let (path, loc) = {
-            let index = self.index.read().map_err(|_| LedgerError::WriterGone)?;
-            let Some(loc) = usize::try_from(seq)
-                .ok()
-                .and_then(|s| index.entries.get(s))
-                .copied()
-            else {
+            let index = self.read_index()?;
+            let Some(loc) = index.location(seq) else {
                 return Ok(None);
             };
             (index.segments[loc.segment as usize].clone(), loc)
@@ -148,6 +278,128 @@ impl Ledger {
             }
         }
         Ok(out)
+    }
+
+    /// The leaf hash of entry `seq`, as stored (and checked on open).
+    pub fn leaf_hash_of(&self, seq: u64) -> Result<Hash, LedgerError> {
+        use merkle::LeafSource as _;
+        let index = self.read_index()?;
+        index
+            .leaf_hashes(seq, seq + 1)?
+            .pop()
+            .ok_or_else(|| LedgerError::OutOfRange(format!("record {seq} is not in the log")))
+    }
+
+    /// RFC 9162 root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash, LedgerError> {
+        let index = self.read_index()?;
+        index.tree.root(&*index, size)
+    }
+
+    /// Audit path of entry `leaf` in the tree of `size` entries (RFC 9162 §2.1.3).
+    pub fn inclusion_proof(&self, leaf: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        let index = self.read_index()?;
+        index.tree.inclusion(&*index, leaf, size)
+    }
+
+    /// Proof that the tree of `second` entries extends that of `first` (RFC 9162 §2.1.4).
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, LedgerError> {
+        let index = self.read_index()?;
+        index.tree.consistency(&*index, first, second)
+    }
+
+    /// The latest signed tree head, if one was ever signed.
+    pub fn latest_head(&self) -> Option<SignedTreeHead> {
+        let heads = self.heads.lock().ok()?;
+        heads.latest.as_ref().map(|(s, _)| s.clone())
+    }
+
+    /// Signs a head over everything durable now, unless the latest head already covers
+    /// it (then that one is returned). Blocking: it fsyncs `heads.log`.
+    pub fn sign_head(&self, now_ms: i64) -> Result<SignedTreeHead, LedgerError> {
+        let signer = self.signer.as_ref().ok_or(LedgerError::NoSigner)?;
+        let mut heads = self.heads.lock().map_err(|_| LedgerError::WriterGone)?;
+        let (size, root) = {
+            let index = self.read_index()?;
+            let size = index.tree.size();
+            (size, index.tree.root(&*index, size)?)
+        };
+        let mut timestamp_ms = now_ms;
+        if let Some((signed, head)) = &heads.latest {
+            if head.tree_size == size {
+                return Ok(signed.clone());
+            }
+            // Heads are ordered by size and time; a clock step back must not reorder them.
+            timestamp_ms = timestamp_ms.max(head.timestamp_ms);
+        }
+        let head = TreeHead {
+            log_id: signer.log_id.clone(),
+            tree_size: size,
+            root_hash: root.to_vec(),
+            timestamp_ms,
+        };
+        let signed = renkei_crypto::sign_tree_head(&signer.key, &head);
+        heads.append(signed.clone(), head)?;
+        tracing::debug!(log = %signer.log_id, tree_size = size, "signed tree head");
+        Ok(signed)
+    }
+
+    /// The first record still kept (0 unless retention purged older ones).
+    pub fn first_kept(&self) -> u64 {
+        self.index.read().map(|i| i.base).unwrap_or(0)
+    }
+
+    /// First sequence number of each segment on disk, in order: the points a purge can
+    /// cut at.
+    pub fn segment_starts(&self) -> Result<Vec<u64>, LedgerError> {
+        Ok(segment::list_segments(&self.dir)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// Retention: deletes every segment that lies wholly before `upto`, after recording
+    /// what the tree needs of them (module `purge`). Returns the first record kept.
+    /// Blocking (fsyncs and deletes files).
+    pub fn purge_before(&self, upto: u64) -> Result<u64, LedgerError> {
+        // Purges and head signing are rare; one lock keeps them from interleaving.
+        let _heads = self.heads.lock().map_err(|_| LedgerError::WriterGone)?;
+        let segments = segment::list_segments(&self.dir)?;
+        let base = self.first_kept();
+        let Some(point) = segments
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|s| *s <= upto && *s > base)
+            .max()
+        else {
+            return Ok(base);
+        };
+        let kept = {
+            let index = self.read_index()?;
+            index.tree.purge_point(&*index, point)?
+        };
+        purge::append(&self.dir, &kept)?;
+        {
+            let mut index = self.index.write().map_err(|_| LedgerError::WriterGone)?;
+            let dropped = (point - index.base) as usize;
+            index.entries.drain(..dropped);
+            index.base = point;
+            index.purged_tail = kept.tail;
+            index.tree.set_purged(point);
+        }
+        for (start, path) in segments {
+            if start < point {
+                std::fs::remove_file(&path).map_err(|source| LedgerError::Io { path, source })?;
+            }
+        }
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| LedgerError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        tracing::info!(first_kept = point, "record log purged");
+        Ok(point)
     }
 
     /// Appends and fsyncs so far (for tests and benchmarks).
@@ -180,7 +432,7 @@ mod tests {
         assert_eq!(log.len(), 50);
         assert_eq!(log.get(7).unwrap().unwrap(), b"record 7");
         assert!(log.get(50).unwrap().is_none());
-        let segs = std::fs::read_dir(dir.path()).unwrap().count();
+        let segs = segment::list_segments(dir.path()).unwrap().len();
         assert!(segs > 1, "small segment size should roll files, got {segs}");
         assert_eq!(log.range(48, 100).unwrap().len(), 2);
     }
@@ -216,12 +468,7 @@ mod tests {
                 log.append(vec![i; 10]).await.unwrap();
             }
         }
-        let seg = std::fs::read_dir(dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let seg = dir.path().join(segment::segment_name(0));
         let mut bytes = std::fs::read(&seg).unwrap();
         // A crash mid-write leaves a partial frame: it must be dropped, not fatal.
         bytes.extend_from_slice(&[0, 0, 0, 10, 1, 2, 3]);
@@ -232,12 +479,65 @@ mod tests {
         drop(log);
         // A flipped byte inside a complete frame is corruption.
         let mut bytes = std::fs::read(&seg).unwrap();
-        bytes[4 + 32 + 2] ^= 0xff;
+        bytes[segment::HEADER as usize + 2] ^= 0xff;
         std::fs::write(&seg, &bytes).unwrap();
         let err = Ledger::open(dir.path(), LedgerOptions::default()).unwrap_err();
         assert!(
             matches!(err, LedgerError::Corrupt { offset: 0, .. }),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn proofs_from_disk_match_the_definition_across_segments_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LedgerOptions { segment_bytes: 300 };
+        let mut leaves = Vec::new();
+        {
+            let log = Ledger::open(dir.path(), opts.clone()).unwrap();
+            for i in 0..75u32 {
+                let e = format!("entry {i}").into_bytes();
+                leaves.push(leaf_hash(&e));
+                log.append(e).await.unwrap();
+            }
+            assert!(matches!(log.sign_head(1), Err(LedgerError::NoSigner)));
+        }
+        let (key, _) = SigningKey::generate().unwrap();
+        let public = key.public_key();
+        let log = Ledger::open_signed(
+            dir.path(),
+            opts,
+            HeadSigner {
+                log_id: "hub".into(),
+                key,
+            },
+        )
+        .unwrap();
+        for n in [1u64, 16, 33, 75] {
+            let root = merkle::root_of(&leaves[..n as usize]);
+            assert_eq!(log.root(n).unwrap(), root);
+            for m in 0..n {
+                let path = log.inclusion_proof(m, n).unwrap();
+                assert!(verify_inclusion(&leaves[m as usize], m, n, &path, &root));
+            }
+            let old = merkle::root_of(&leaves[..20.min(n as usize)]);
+            let proof = log.consistency_proof(20.min(n), n).unwrap();
+            assert!(verify_consistency(20.min(n), n, &proof, &old, &root));
+        }
+        assert_eq!(log.leaf_hash_of(40).unwrap(), leaves[40]);
+        let head = log.sign_head(10).unwrap();
+        let th = renkei_crypto::verify_tree_head(&public, &head).unwrap();
+        assert_eq!(th.tree_size, 75);
+        assert_eq!(th.root_hash, merkle::root_of(&leaves).to_vec());
+        // Nothing new: the same head comes back, no second signature.
+        assert_eq!(log.sign_head(20).unwrap(), head);
+        log.append(b"one more".to_vec()).await.unwrap();
+        let next = renkei_crypto::verify_tree_head(&public, &log.sign_head(5).unwrap()).unwrap();
+        assert_eq!(next.tree_size, 76);
+        assert_eq!(next.timestamp_ms, 10, "timestamps never go back");
+        assert!(matches!(
+            log.inclusion_proof(76, 76),
+            Err(LedgerError::OutOfRange(_))
+        ));
     }
 }

@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock, mpsc};
 
 use tokio::sync::oneshot;
 
-use crate::segment::{HEADER, MAX_ENTRY, leaf_hash, segment_name};
+use crate::merkle::Hash;
+use crate::segment::{HEADER, MAX_ENTRY, encode_frame, segment_name};
 use crate::{Index, LedgerError, LedgerOptions, Location};
 
 type Reply = oneshot::Sender<Result<u64, String>>;
@@ -54,7 +55,7 @@ struct Active {
 impl Active {
     fn open(dir: PathBuf, index: &mut Index, opts: LedgerOptions) -> Result<Active, LedgerError> {
         if index.segments.is_empty() {
-            let path = dir.join(segment_name(0));
+            let path = dir.join(segment_name(index.len()));
             index.segments.push(path);
         }
         let segment = (index.segments.len() - 1) as u32;
@@ -201,11 +202,7 @@ fn write_batch(
     index: &RwLock<Index>,
     batch: &[(Vec<u8>, Reply)],
 ) -> Result<u64, LedgerError> {
-    let first_seq = index
-        .read()
-        .map_err(|_| LedgerError::WriterGone)?
-        .entries
-        .len() as u64;
+    let first_seq = index.read().map_err(|_| LedgerError::WriterGone)?.len();
     let mut buf = Vec::new();
     let mut new_locs = Vec::with_capacity(batch.len());
     for (i, (entry, _)) in batch.iter().enumerate() {
@@ -218,14 +215,15 @@ fn write_batch(
             publish(index, &mut Vec::new(), Some(path))?;
         }
         let offset = active.size + buf.len() as u64 + HEADER;
-        buf.extend_from_slice(&(entry.len() as u32).to_be_bytes());
-        buf.extend_from_slice(&leaf_hash(entry));
-        buf.extend_from_slice(entry);
-        new_locs.push(Location {
-            segment: active.segment,
-            offset,
-            len: entry.len() as u32,
-        });
+        let hash = encode_frame(&mut buf, first_seq + i as u64, entry);
+        new_locs.push((
+            Location {
+                segment: active.segment,
+                offset,
+                len: entry.len() as u32,
+            },
+            hash,
+        ));
     }
     flush(active, &mut buf)?;
     publish(index, &mut new_locs, None)?;
@@ -234,11 +232,14 @@ fn write_batch(
 
 fn publish(
     index: &RwLock<Index>,
-    locs: &mut Vec<Location>,
+    locs: &mut Vec<(Location, Hash)>,
     new_segment: Option<PathBuf>,
 ) -> Result<(), LedgerError> {
     let mut guard = index.write().map_err(|_| LedgerError::WriterGone)?;
-    guard.entries.append(locs);
+    for (loc, hash) in locs.drain(..) {
+        guard.entries.push(loc);
+        guard.tree.push(hash);
+    }
     if let Some(p) = new_segment {
         guard.segments.push(p);
     }

@@ -7,6 +7,12 @@
 //! it disagree with the log.
 #![forbid(unsafe_code)]
 
+mod check;
+mod log;
+mod retention;
+
+pub use retention::DEFAULT_RETENTION_DAYS;
+
 use prost::Message as _;
 use renkei_ledger::Ledger;
 use renkei_proto::v1::ExchangeRecord;
@@ -22,6 +28,9 @@ pub enum RecordError {
     Index(#[from] renkei_store::StoreError),
     #[error("record {seq} cannot be decoded: {reason}")]
     Decode { seq: u64, reason: String },
+    /// The record lacks something a 情報提供等記録 must hold, or holds what it must not.
+    #[error("record refused, {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
 }
 
 /// Filters for [`RecordBook::query`]. At most one of the key filters is used as the
@@ -114,7 +123,7 @@ impl RecordBook {
     }
 
     fn catch_up(&self) -> Result<(), RecordError> {
-        let from = self.indexed_upto()?;
+        let from = self.indexed_upto()?.max(self.ledger.first_kept());
         let to = self.ledger.len();
         if from >= to {
             return Ok(());
@@ -147,6 +156,7 @@ impl RecordBook {
     /// Appends a record durably and indexes it. Returns the record with `sequence` set.
     pub async fn append(&self, mut record: ExchangeRecord) -> Result<ExchangeRecord, RecordError> {
         record.sequence = 0;
+        check::check(&record)?;
         let seq = self.ledger.append(record.encode_to_vec()).await?;
         self.index_one(&record, seq)?;
         record.sequence = seq;
@@ -260,7 +270,12 @@ mod tests {
         ExchangeRecord {
             recorded_at_ms: t,
             keeper: "141003".into(),
+            direction: renkei_proto::v1::Direction::Inquiry as i32,
             counterparty: "011002".into(),
+            procedure: "vaccination".into(),
+            item: 25,
+            permit_id: format!("pm-{inquiry}"),
+            outcome: renkei_proto::v1::Outcome::Provided as i32,
             unified_address_number: uan.into(),
             inquiry_id: inquiry.into(),
             ..Default::default()
@@ -277,6 +292,17 @@ mod tests {
         book.append(record("200", "inq-b", 20)).await.unwrap();
         let r = book.append(record("100", "inq-c", 30)).await.unwrap();
         assert_eq!(r.sequence, 2);
+        // An incomplete record is refused and nothing is appended.
+        let mut bad = record("300", "inq-d", 40);
+        bad.procedure.clear();
+        assert!(matches!(
+            book.append(bad).await,
+            Err(RecordError::Invalid {
+                field: "procedure",
+                ..
+            })
+        ));
+        assert_eq!(book.len(), 3);
         let q = RecordQuery {
             unified_address_number: Some("100".into()),
             ..Default::default()
@@ -312,5 +338,75 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(book.query(&q).unwrap()[0].unified_address_number, "200");
+    }
+
+    #[tokio::test]
+    async fn retention_purges_old_records_records_the_purge_and_stays_verifiable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let (key, _) = renkei_crypto::SigningKey::generate().unwrap();
+        let public = key.public_key();
+        let ledger = Ledger::open_signed(
+            &dir.path().join("log"),
+            LedgerOptions { segment_bytes: 600 },
+            renkei_ledger::HeadSigner {
+                log_id: "141003".into(),
+                key,
+            },
+        )
+        .unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        // 60 old records (time 1000..), then 20 recent ones.
+        for i in 0..60 {
+            book.append(record(
+                &format!("{}", 100 + i),
+                &format!("old-{i}"),
+                1000 + i,
+            ))
+            .await
+            .unwrap();
+        }
+        for i in 0..20 {
+            book.append(record("900", &format!("new-{i}"), 5_000_000 + i))
+                .await
+                .unwrap();
+        }
+        book.publish_tree_head().unwrap();
+        // Blocking, as servers run it: off the async threads.
+        let purge = |now| {
+            let book = book.clone();
+            tokio::task::spawn_blocking(move || {
+                book.purge_recorded_before(2_000_000, "141003", now, 2557)
+            })
+        };
+        let purged = purge(6_000_000).await.unwrap().unwrap();
+        let kept = book.ledger().first_kept();
+        assert!(purged > 20 && purged <= 60, "{purged}");
+        assert_eq!(kept, purged);
+        // Old records are gone from reads and the index; recent ones are all there.
+        let q = RecordQuery {
+            inquiry_id: Some("old-0".into()),
+            ..Default::default()
+        };
+        assert!(book.query(&q).unwrap().is_empty());
+        let q = RecordQuery {
+            unified_address_number: Some("900".into()),
+            ..Default::default()
+        };
+        assert_eq!(book.query(&q).unwrap().len(), 20);
+        // The purge is itself on record, as the last record.
+        let last = book.get(book.len() - 1).unwrap().unwrap();
+        assert_eq!(last.outcome, renkei_proto::v1::Outcome::Purged as i32);
+        assert_eq!(last.direction, renkei_proto::v1::Direction::System as i32);
+        assert!(last.note.contains(&format!("0..{kept}")), "{}", last.note);
+        // Nothing left to purge: a second run does nothing and records nothing.
+        let len = book.len();
+        assert_eq!(purge(6_000_001).await.unwrap().unwrap(), 0);
+        assert_eq!(book.len(), len);
+        book.publish_tree_head().unwrap();
+        let report =
+            renkei_ledger::verify_log(&dir.path().join("log"), &public, &mut |_| {}).unwrap();
+        assert!(report.is_ok(), "{:?}", report.problem);
+        assert_eq!(report.records, len);
     }
 }

@@ -108,6 +108,7 @@ impl Demo {
                 procedure: "vaccination".into(),
                 item: 25,
                 case_reference: format!("転入-{key}"),
+                disclose_after_ms: 0,
             })
             .await?
             .into_inner())

@@ -35,7 +35,7 @@ pub(crate) struct Local {
 
 impl Local {
     /// The caller's tenant, from its certificate. Nothing in a request can name another.
-    fn tenant<T>(&self, req: &Request<T>) -> Result<Arc<Tenant>, Status> {
+    pub(super) fn tenant<T>(&self, req: &Request<T>) -> Result<Arc<Tenant>, Status> {
         let id = peer(req)?;
         let Role::BackOffice { agency, .. } = &id.role else {
             return Err(GatewayError::PermissionDenied(format!(

@@ -1,6 +1,7 @@
 //! The gRPC edge: identity checks and request parsing, then the tenant's logic.
 
 mod local;
+mod log;
 mod network;
 mod ops;
 
@@ -11,19 +12,21 @@ use renkei_proto::v1::gateway_network_server::GatewayNetworkServer;
 use renkei_proto::v1::inquiries_server::InquiriesServer;
 use renkei_proto::v1::operators_server::OperatorsServer;
 use renkei_proto::v1::provision_copies_server::ProvisionCopiesServer;
+use renkei_proto::v1::record_log_server::RecordLogServer;
 use renkei_proto::v1::records_server::RecordsServer;
 use renkei_proto::v1::symbols_server::SymbolsServer;
 use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 6] = [
+pub(crate) const LOCAL_SERVICES: [&str; 7] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
     "renkei.v1.Records",
     "renkei.v1.Operators",
     "renkei.v1.AutoResponseBlock",
+    "renkei.v1.RecordLog",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -42,7 +45,8 @@ pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
     let local = Routes::new(limited!(SymbolsServer, l.clone(), max))
         .add_service(limited!(ProvisionCopiesServer, l.clone(), max))
         .add_service(limited!(InquiriesServer, l.clone(), max))
-        .add_service(limited!(RecordsServer, l, max))
+        .add_service(limited!(RecordsServer, l.clone(), max))
+        .add_service(limited!(RecordLogServer, l, max))
         .add_service(limited!(OperatorsServer, o.clone(), max))
         .add_service(limited!(AutoResponseBlockServer, o, max));
     let network = Routes::new(limited!(

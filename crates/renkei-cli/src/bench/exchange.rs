@@ -1,4 +1,4 @@
-//! `renkei bench`: throughput and latency of the real servers, against a baseline measured
+//! `renkei bench e2e|baseline|import|symbols`: throughput and latency of the real servers, against a baseline measured
 //! in the same run. The load driver and the baseline live in `renkei-bench`; this module
 //! sets up the servers and the population and says what one operation is.
 
@@ -34,7 +34,7 @@ const BENCH_RATE: RateLimit = RateLimit {
 };
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum BenchCommand {
+pub(crate) enum ExchangeBench {
     /// End-to-end inquiries answered automatically: back office → gateway → hub → gateway
     /// and back, with mTLS, sealing and durable records at all three keepers.
     ///
@@ -191,9 +191,9 @@ fn print(reports: &[Report], json: bool, ratio: Option<f64>) -> anyhow::Result<(
     Ok(())
 }
 
-pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<bool> {
+pub(crate) async fn run(cmd: ExchangeBench) -> anyhow::Result<bool> {
     match cmd {
-        BenchCommand::E2e {
+        ExchangeBench::E2e {
             load,
             vs_baseline,
             persons,
@@ -210,19 +210,19 @@ pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<bool> {
             print(&reports, load.common.json, ratio)?;
             Ok(reports.iter().all(|r| r.errors == 0))
         }
-        BenchCommand::Baseline { load } => {
+        ExchangeBench::Baseline { load } => {
             let b = baseline(&load).await?;
             let ok = b.errors == 0;
             print(&[b], load.common.json, None)?;
             Ok(ok)
         }
-        BenchCommand::Import { records, common } => {
+        ExchangeBench::Import { records, common } => {
             let r = import(records, &common).await?;
             let ok = r.errors == 0;
             print(&[r], common.json, None)?;
             Ok(ok)
         }
-        BenchCommand::Symbols { count, common } => {
+        ExchangeBench::Symbols { count, common } => {
             let r = symbols(count, &common).await?;
             let ok = r.errors == 0;
             print(&[r], common.json, None)?;
@@ -408,6 +408,7 @@ async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::
                 procedure: "vaccination".into(),
                 item: 25,
                 case_reference: String::new(),
+                disclose_after_ms: 0,
             };
             let inquiry = c
                 .submit_inquiry(req)
@@ -472,6 +473,7 @@ async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
                     procedure: "vaccination".into(),
                     item: 25,
                     case_reference: String::new(),
+                    disclose_after_ms: 0,
                 };
                 let inquiry = c
                     .submit_inquiry(req)
