@@ -14,7 +14,7 @@ pub(crate) struct HealthState {
     pub(crate) handle: HealthHandle,
     /// Whether the last call to the hub (a master-data refresh) got through.
     pub(crate) hub_reachable: AtomicBool,
-    /// What was last reported, so a change is logged once.
+    /// What was last evaluated, so a change is logged once.
     serving: AtomicBool,
 }
 
@@ -49,10 +49,17 @@ impl Gateway {
                 None => tracing::info!("gateway health: serving"),
             }
         }
-        if serving {
-            health.handle.set_serving("").await;
+        // Set on every tick, not only on change: the server sets SERVING when it starts,
+        // which may land after the first check. Quietly: the change is logged above.
+        let status = if serving {
+            renkei_transport::ServingStatus::Serving
         } else {
-            health.handle.set_not_serving("").await;
-        }
+            renkei_transport::ServingStatus::NotServing
+        };
+        health
+            .handle
+            .reporter()
+            .set_service_status("", status)
+            .await;
     }
 }
