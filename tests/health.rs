@@ -7,13 +7,25 @@ use std::time::Duration;
 use renkei_cli::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
 use renkei_e2e::*;
 use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
-use renkei_proto::v1::GetMasterDataRequest;
+use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
 use renkei_proto::v1::hub_client::HubClient;
+use renkei_proto::v1::{GetMasterDataRequest, PeerStatus, TestPeersRequest};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::net::TcpListener;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+fn backoffice_at(addr: &str) -> tonic::transport::Channel {
+    let d = certs_dir();
+    let creds = Credentials::load(
+        &d.join("ca.pem"),
+        &d.join("backoffice-011002.pem"),
+        &d.join("backoffice-011002.key.pem"),
+    )
+    .unwrap();
+    renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default()).unwrap()
+}
 
 async fn status(addr: &str) -> i32 {
     let d = certs_dir();
@@ -118,7 +130,58 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
     assert!(why.contains("unreachable"), "{why}");
     assert_eq!(status(&addr).await, ServingStatus::NotServing as i32);
 
+    // The peer test names the broken link.
+    let peers = DiagnosticsClient::new(backoffice_at(&addr))
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let hub = peers.hub.unwrap();
+    assert_eq!(hub.status, PeerStatus::Unreachable as i32, "{hub:?}");
+    assert!(!hub.detail.is_empty());
+    assert!(peers.agencies.is_empty());
+
     let _ = stop.send(());
     served.await.unwrap().unwrap();
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_test_reaches_the_hub_and_each_connected_agency() {
+    let tc = TestCluster::start().await;
+    wait_for(
+        &tc.cluster.gateway_local_addr.to_string(),
+        ServingStatus::Serving,
+    )
+    .await;
+    let peers = DiagnosticsClient::new(tc.backoffice(SAPPORO))
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let hub = peers.hub.unwrap();
+    assert_eq!(hub.status, PeerStatus::Serving as i32, "{hub:?}");
+    assert_eq!(hub.endpoint, tc.cluster.hub_addr.to_string());
+    for code in [SAPPORO, YOKOHAMA, OKAZAKI] {
+        let p = peers.agencies.iter().find(|p| p.peer == code).unwrap();
+        assert_eq!(p.status, PeerStatus::Serving as i32, "{p:?}");
+        assert_eq!(p.endpoint, tc.cluster.gateway_network_addr.to_string());
+    }
+    // Agencies in the directory without a gateway are listed as not connected.
+    let others: Vec<_> = peers
+        .agencies
+        .iter()
+        .filter(|p| ![SAPPORO, YOKOHAMA, OKAZAKI].contains(&p.peer.as_str()))
+        .collect();
+    assert!(!others.is_empty());
+    for p in others {
+        assert_eq!(p.status, PeerStatus::NotConnected as i32, "{p:?}");
+    }
+    // At the hub the test is for gateways, not for auditors.
+    let err = DiagnosticsClient::new(tc.cluster.hub_channel("auditor").unwrap())
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
     tc.stop().await;
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod diagnose;
 mod ledger;
 
 use std::path::PathBuf;
@@ -48,6 +49,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
+    },
+    /// System-management checks against running servers.
+    Diagnose {
+        #[command(subcommand)]
+        command: diagnose::DiagnoseCommand,
     },
     /// Benchmarks on real files and servers.
     Bench {
@@ -123,6 +129,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Diagnose { command } => {
+            init_logging("warn");
+            diagnose::run(command).await
         }
         Command::Bench { command } => {
             init_logging("warn");

@@ -1,11 +1,13 @@
 //! The gRPC edge: identity checks and request parsing, then the tenant's logic.
 
+mod diagnostics;
 mod local;
 mod log;
 mod network;
 
 use std::sync::Arc;
 
+use renkei_proto::v1::diagnostics_server::DiagnosticsServer;
 use renkei_proto::v1::gateway_network_server::GatewayNetworkServer;
 use renkei_proto::v1::inquiries_server::InquiriesServer;
 use renkei_proto::v1::provision_copies_server::ProvisionCopiesServer;
@@ -16,12 +18,13 @@ use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 5] = [
+pub(crate) const LOCAL_SERVICES: [&str; 6] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
     "renkei.v1.Records",
     "renkei.v1.RecordLog",
+    "renkei.v1.Diagnostics",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -40,7 +43,8 @@ pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
         .add_service(limited!(ProvisionCopiesServer, l.clone(), max))
         .add_service(limited!(InquiriesServer, l.clone(), max))
         .add_service(limited!(RecordsServer, l.clone(), max))
-        .add_service(limited!(RecordLogServer, l, max));
+        .add_service(limited!(RecordLogServer, l.clone(), max))
+        .add_service(limited!(DiagnosticsServer, l, max));
     let network = Routes::new(limited!(
         GatewayNetworkServer,
         network::Network { gw: inner.clone() },
