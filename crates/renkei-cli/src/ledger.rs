@@ -22,12 +22,84 @@ pub(crate) enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Statistics of a record log offline: records per day (JST), procedure, direction
+    /// and outcome — inquiries, provisions, refusals, holds. Read-only.
+    ///
+    /// Example: renkei ledger stats data/gateway/records/011002 --since 2026-04-01 --csv
+    Stats {
+        /// The log directory (holding seg-*.log).
+        dir: PathBuf,
+        /// First day counted (YYYY-MM-DD, JST).
+        #[arg(long)]
+        since: Option<String>,
+        /// First day no longer counted (YYYY-MM-DD, JST).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print CSV (day,procedure,direction,outcome,count).
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 pub(crate) fn run(command: LedgerCommand) -> anyhow::Result<bool> {
     match command {
         LedgerCommand::Verify { dir, key, json } => verify(dir, key, json),
+        LedgerCommand::Stats {
+            dir,
+            since,
+            until,
+            csv,
+        } => stats(dir, since.as_deref(), until.as_deref(), csv),
     }
+}
+
+/// Midnight JST of a `YYYY-MM-DD` day, in Unix milliseconds.
+fn day_start_ms(flag: &str, day: &str) -> anyhow::Result<i64> {
+    let date = time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .with_context(|| format!("--{flag} {day:?}: expected a day as YYYY-MM-DD"))?;
+    let jst = time::UtcOffset::from_hms(9, 0, 0)?;
+    Ok(date.midnight().assume_offset(jst).unix_timestamp() * 1000)
+}
+
+fn stats(
+    dir: PathBuf,
+    since: Option<&str>,
+    until: Option<&str>,
+    csv: bool,
+) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    let since = since.map(|d| day_start_ms("since", d)).transpose()?;
+    let until = until.map(|d| day_start_ms("until", d)).transpose()?;
+    let mut stats = renkei_records::Statistics::new(since, until);
+    let read = renkei_ledger::scan_log(&dir, &mut |_, entry| stats.add_entry(entry))
+        .with_context(|| format!("reading {}", dir.display()))?;
+    if csv {
+        print!("{}", stats.to_csv());
+    } else {
+        println!(
+            "{:<10}  {:<16}  {:<9}  {:<12}  {:>8}",
+            "day", "procedure", "direction", "outcome", "count"
+        );
+        for (k, n) in &stats.rows {
+            println!(
+                "{:<10}  {:<16}  {:<9}  {:<12}  {n:>8}",
+                k.day, k.procedure, k.direction, k.outcome
+            );
+        }
+        println!("{read} records read");
+    }
+    if stats.undecodable > 0 {
+        eprintln!(
+            "warning: {} entries are not exchange records",
+            stats.undecodable
+        );
+    }
+    Ok(true)
 }
 
 fn verify(dir: PathBuf, key: PathBuf, json: bool) -> anyhow::Result<bool> {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod diagnose;
 mod ledger;
 mod ops;
 
@@ -49,6 +50,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
+    },
+    /// System-management checks against running servers.
+    Diagnose {
+        #[command(subcommand)]
+        command: diagnose::DiagnoseCommand,
     },
     /// Measure throughput and latency of the real servers (see docs/performance.md).
     ///
@@ -134,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Diagnose { command } => {
+            init_logging("warn");
+            diagnose::run(command).await
         }
         Command::Ops(args) => {
             init_logging("warn");

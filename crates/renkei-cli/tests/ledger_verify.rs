@@ -99,3 +99,62 @@ fn verify_refuses_a_missing_directory_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a directory"), "{err}");
 }
+
+#[test]
+fn stats_counts_a_log_by_day_procedure_direction_and_outcome() {
+    use prost::Message as _;
+    use renkei_proto::v1::{Direction, ExchangeRecord, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    // 2025-11-23 10:00 JST, and the next day.
+    let day1 = 1_763_859_600_000i64;
+    let day2 = day1 + 86_400_000;
+    let rows = [
+        (day1, Direction::Inquiry, Outcome::Provided),
+        (day1, Direction::Inquiry, Outcome::Refused),
+        (day1, Direction::Provision, Outcome::Held),
+        (day2, Direction::Inquiry, Outcome::Provided),
+        (day2, Direction::Inquiry, Outcome::Provided),
+    ];
+    for (t, d, o) in rows {
+        let r = ExchangeRecord {
+            recorded_at_ms: t,
+            procedure: "vaccination".into(),
+            direction: d as i32,
+            outcome: o as i32,
+            ..Default::default()
+        };
+        log.append_blocking(r.encode_to_vec()).unwrap();
+    }
+    drop(log);
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
+            .args(["ledger", "stats"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        run(&["--csv"]),
+        "day,procedure,direction,outcome,count\n\
+         2025-11-23,vaccination,inquiry,provided,1\n\
+         2025-11-23,vaccination,inquiry,refused,1\n\
+         2025-11-23,vaccination,provision,held,1\n\
+         2025-11-24,vaccination,inquiry,provided,2\n"
+    );
+    assert_eq!(
+        run(&["--csv", "--since", "2025-11-24"]),
+        "day,procedure,direction,outcome,count\n2025-11-24,vaccination,inquiry,provided,2\n"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["ledger", "stats"])
+        .arg(dir.path())
+        .args(["--since", "23/11/2025"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+}

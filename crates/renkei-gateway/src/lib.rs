@@ -11,6 +11,7 @@
 mod config;
 mod copies;
 mod error;
+mod health;
 mod held;
 mod inquiry;
 mod master;
@@ -47,6 +48,7 @@ pub(crate) struct Inner {
     pub(crate) tenants: BTreeMap<String, Arc<Tenant>>,
     pub(crate) master: MasterCell,
     pub(crate) credentials: Credentials,
+    pub(crate) health: health::HealthState,
 }
 
 /// A configured gateway.
@@ -104,6 +106,7 @@ impl Gateway {
                 tenants,
                 master,
                 credentials,
+                health: health::HealthState::default(),
             }),
         })
     }
@@ -143,7 +146,13 @@ impl Gateway {
             .get_master_data(GetMasterDataRequest {
                 known_version: known,
             })
-            .await
+            .await;
+        // Health follows the hub's reachability (module `health`).
+        self.inner
+            .health
+            .hub_reachable
+            .store(resp.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        let resp = resp
             .map_err(|s| GatewayError::Unavailable(format!("hub: {}", s.message())))?
             .into_inner();
         match resp.bundle {
@@ -205,18 +214,20 @@ impl Gateway {
         let opts = self.inner.config.limits.server_options();
         let creds = &self.inner.credentials;
         let served = tokio::try_join!(
-            renkei_transport::serve(
+            renkei_transport::serve_with_health(
                 local,
                 creds,
                 local_routes,
+                self.inner.health.handle.clone(),
                 &service::LOCAL_SERVICES,
                 opts.clone(),
                 shutdown.clone()
             ),
-            renkei_transport::serve(
+            renkei_transport::serve_with_health(
                 network,
                 creds,
                 network_routes,
+                self.inner.health.handle.clone(),
                 &service::NETWORK_SERVICES,
                 opts,
                 shutdown
@@ -243,6 +254,7 @@ impl Gateway {
         let mut retry = tokio::time::interval(Duration::from_millis(500));
         tokio::pin!(shutdown);
         loop {
+            self.update_health().await;
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = refresh_tick.tick() => self.refresh_logged().await,

@@ -7,6 +7,7 @@ use renkei_core::AgencyCode;
 use renkei_crypto::{EncryptionKey, SigningKey};
 use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::Inquiry;
+use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_records::RecordBook;
 use renkei_store::{Store, TenantStore, Tree, TreeKind};
@@ -42,6 +43,8 @@ pub(crate) struct Tenant {
     pub(crate) signing: SigningKey,
     pub(crate) encryption: EncryptionKey,
     pub(crate) hub: HubClient<Channel>,
+    /// The same channel, for the peer connection test.
+    pub(crate) diagnostics: DiagnosticsClient<Channel>,
     pub(crate) retention: Duration,
     pub(crate) record_retention_days: u32,
     /// Every inquiry state change, for WatchInquiry.
@@ -101,6 +104,7 @@ impl Tenant {
             &opts,
         )?;
         let max = config.limits.max_message_bytes;
+        let diagnostics = DiagnosticsClient::new(channel.clone());
         let hub = HubClient::new(channel)
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
@@ -114,6 +118,7 @@ impl Tenant {
             signing,
             encryption,
             hub,
+            diagnostics,
             retention: Duration::from_secs(tc.inquiry_result_retention_secs),
             record_retention_days: tc.record_retention_days,
             updates,

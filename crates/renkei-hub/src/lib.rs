@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod diagnostics;
 mod disclosure;
 mod error;
 mod exchange;
@@ -77,10 +78,16 @@ impl Hub {
             })
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
+        let diagnostics = renkei_proto::v1::diagnostics_server::DiagnosticsServer::new(
+            diagnostics::HubDiagnostics {
+                state: self.state.clone(),
+            },
+        );
         let routes = tonic::service::Routes::new(hub)
             .add_service(records)
             .add_service(log)
-            .add_service(disclosure);
+            .add_service(disclosure)
+            .add_service(diagnostics);
         let heads = tokio::spawn(log::publish_heads(
             self.state.clone(),
             std::time::Duration::from_secs(self.state.config.limits.tree_head_interval_secs.max(1)),

@@ -29,7 +29,7 @@ use renkei_proto::v1::{SignedTreeHead, TreeHead};
 pub use merkle::{
     CompactRange, Hash, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
-pub use verify::{Problem, VerifyReport, verify_log};
+pub use verify::{Problem, VerifyReport, scan_log, verify_log};
 
 /// Why the log failed.
 #[derive(Debug, thiserror::Error)]

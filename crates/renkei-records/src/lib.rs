@@ -10,8 +10,10 @@
 mod check;
 mod log;
 mod retention;
+mod stats;
 
 pub use retention::DEFAULT_RETENTION_DAYS;
+pub use stats::{StatKey, Statistics};
 
 use prost::Message as _;
 use renkei_ledger::Ledger;

@@ -1,5 +1,6 @@
 //! The gRPC edge: identity checks and request parsing, then the tenant's logic.
 
+mod diagnostics;
 mod local;
 mod log;
 mod network;
@@ -8,6 +9,7 @@ mod ops;
 use std::sync::Arc;
 
 use renkei_proto::v1::auto_response_block_server::AutoResponseBlockServer;
+use renkei_proto::v1::diagnostics_server::DiagnosticsServer;
 use renkei_proto::v1::gateway_network_server::GatewayNetworkServer;
 use renkei_proto::v1::inquiries_server::InquiriesServer;
 use renkei_proto::v1::operators_server::OperatorsServer;
@@ -19,7 +21,7 @@ use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 7] = [
+pub(crate) const LOCAL_SERVICES: [&str; 8] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
@@ -27,6 +29,7 @@ pub(crate) const LOCAL_SERVICES: [&str; 7] = [
     "renkei.v1.Operators",
     "renkei.v1.AutoResponseBlock",
     "renkei.v1.RecordLog",
+    "renkei.v1.Diagnostics",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -46,7 +49,8 @@ pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
         .add_service(limited!(ProvisionCopiesServer, l.clone(), max))
         .add_service(limited!(InquiriesServer, l.clone(), max))
         .add_service(limited!(RecordsServer, l.clone(), max))
-        .add_service(limited!(RecordLogServer, l, max))
+        .add_service(limited!(RecordLogServer, l.clone(), max))
+        .add_service(limited!(DiagnosticsServer, l, max))
         .add_service(limited!(OperatorsServer, o.clone(), max))
         .add_service(limited!(AutoResponseBlockServer, o, max));
     let network = Routes::new(limited!(

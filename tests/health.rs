@@ -1,0 +1,189 @@
+//! Gateway health follows what it needs to work: SERVING with fresh master data and a
+//! reachable hub; NOT_SERVING with no master data, or when the hub cannot be reached.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use renkei_cli::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
+use renkei_e2e::*;
+use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
+use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
+use renkei_proto::v1::hub_client::HubClient;
+use renkei_proto::v1::{GetMasterDataRequest, PeerStatus, TestPeersRequest};
+use renkei_transport::{ClientOptions, Credentials};
+use tokio::net::TcpListener;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn backoffice_at(addr: &str) -> tonic::transport::Channel {
+    let d = certs_dir();
+    let creds = Credentials::load(
+        &d.join("ca.pem"),
+        &d.join("backoffice-011002.pem"),
+        &d.join("backoffice-011002.key.pem"),
+    )
+    .unwrap();
+    renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default()).unwrap()
+}
+
+async fn status(addr: &str) -> i32 {
+    let d = certs_dir();
+    let creds = Credentials::load(
+        &d.join("ca.pem"),
+        &d.join("backoffice-011002.pem"),
+        &d.join("backoffice-011002.key.pem"),
+    )
+    .unwrap();
+    let ch =
+        renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default())
+            .unwrap();
+    HealthClient::new(ch)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+/// Polls until the status is `want` (the background check runs every half second at most).
+async fn wait_for(addr: &str, want: ServingStatus) {
+    for _ in 0..50 {
+        if status(addr).await == want as i32 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("health never became {want:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_fails_without_master_data_or_a_reachable_hub() {
+    let tc = TestCluster::start().await;
+    wait_for(
+        &tc.cluster.gateway_local_addr.to_string(),
+        ServingStatus::Serving,
+    )
+    .await;
+    assert_eq!(tc.cluster.gateway.health_problem(), None);
+
+    // A second gateway whose hub address leads nowhere.
+    let dead_hub = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead_hub.local_addr().unwrap().to_string();
+    drop(dead_hub);
+    let d = certs_dir();
+    let config = GatewayConfig {
+        name: "gw2".into(),
+        listen_local: "127.0.0.1:0".parse().unwrap(),
+        listen_network: "127.0.0.1:0".parse().unwrap(),
+        data_dir: tc.dir.path().join("gateway-2"),
+        tls: TlsFiles {
+            ca: d.join("ca.pem"),
+            cert: d.join("gateway.pem"),
+            key: d.join("gateway.key.pem"),
+        },
+        hub: HubLink {
+            endpoint: dead_addr,
+            server_name: HUB_SERVER_NAME.into(),
+            signing_public_key: d.join("keys/hub.sign.pub"),
+            master_refresh_secs: 1,
+        },
+        tenants: vec![TenantConfig {
+            code: SAPPORO.into(),
+            name: "札幌市".into(),
+            client_cert: d.join("tenant-011002.pem"),
+            client_key: d.join("tenant-011002.key.pem"),
+            signing_key: d.join("keys/011002.sign.key"),
+            encryption_key: d.join("keys/011002.enc.key"),
+            inquiry_result_retention_secs: 3600,
+            record_retention_days: 2557,
+            held: renkei_gateway::HeldPolicy::default(),
+        }],
+        operators: renkei_gateway::OperatorSettings::default(),
+        limits: GatewayLimits {
+            hub_timeout_secs: 1,
+            ..GatewayLimits::default()
+        },
+    };
+    let gw = Gateway::open(config).unwrap();
+    let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let network = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = local.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(gw.clone().serve(local, network, async {
+        let _ = stopped.await;
+    }));
+    wait_for(&addr, ServingStatus::NotServing).await;
+    assert!(gw.health_problem().unwrap().contains("no master data"));
+
+    // Valid master data, but the hub still unreachable: still not serving.
+    let bundle = HubClient::new(tc.cluster.hub_channel("tenant-011002").unwrap())
+        .get_master_data(GetMasterDataRequest { known_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .bundle
+        .unwrap();
+    gw.install_master(&bundle).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let why = gw.health_problem().unwrap();
+    assert!(why.contains("unreachable"), "{why}");
+    assert_eq!(status(&addr).await, ServingStatus::NotServing as i32);
+
+    // The peer test names the broken link.
+    let peers = DiagnosticsClient::new(backoffice_at(&addr))
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let hub = peers.hub.unwrap();
+    assert_eq!(hub.status, PeerStatus::Unreachable as i32, "{hub:?}");
+    assert!(!hub.detail.is_empty());
+    assert!(peers.agencies.is_empty());
+
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_test_reaches_the_hub_and_each_connected_agency() {
+    let tc = TestCluster::start().await;
+    wait_for(
+        &tc.cluster.gateway_local_addr.to_string(),
+        ServingStatus::Serving,
+    )
+    .await;
+    let peers = DiagnosticsClient::new(tc.backoffice(SAPPORO))
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let hub = peers.hub.unwrap();
+    assert_eq!(hub.status, PeerStatus::Serving as i32, "{hub:?}");
+    assert_eq!(hub.endpoint, tc.cluster.hub_addr.to_string());
+    for code in [SAPPORO, YOKOHAMA, OKAZAKI] {
+        let p = peers.agencies.iter().find(|p| p.peer == code).unwrap();
+        assert_eq!(p.status, PeerStatus::Serving as i32, "{p:?}");
+        assert_eq!(p.endpoint, tc.cluster.gateway_network_addr.to_string());
+    }
+    // Agencies in the directory without a gateway are listed as not connected.
+    let others: Vec<_> = peers
+        .agencies
+        .iter()
+        .filter(|p| ![SAPPORO, YOKOHAMA, OKAZAKI].contains(&p.peer.as_str()))
+        .collect();
+    assert!(!others.is_empty());
+    for p in others {
+        assert_eq!(p.status, PeerStatus::NotConnected as i32, "{p:?}");
+    }
+    // At the hub the test is for gateways, not for auditors.
+    let err = DiagnosticsClient::new(tc.cluster.hub_channel("auditor").unwrap())
+        .test_peers(TestPeersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    tc.stop().await;
+}
