@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod vaccination;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The vaccination adapter (予防接種台帳 ↔ gateway): sync, symbols, reconcile, transfer-in.
+    Vaccination {
+        #[command(subcommand)]
+        command: vaccination::VaccinationCommand,
+    },
+    /// Generate a deterministic synthetic population with vaccination records.
+    ///
+    /// Example: renkei gen-data --city 141003 --residents 100000 --seed 1 --out data/yokohama
+    GenData(vaccination::GenDataArgs),
     /// Development certificates and keys.
     Certs {
         #[command(subcommand)]
@@ -111,6 +121,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             );
             gateway.serve(local, network, shutdown_signal()).await?;
             Ok(true)
+        }
+        Command::Vaccination { command } => {
+            init_logging("warn");
+            vaccination::run(command).await
+        }
+        Command::GenData(args) => {
+            init_logging("warn");
+            vaccination::gen_data(args)
         }
         Command::Certs {
             command: CertsCommand::Generate { out },

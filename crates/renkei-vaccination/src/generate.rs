@@ -436,7 +436,7 @@ pub fn generate<W: Write>(
     mut progress: impl FnMut(u64),
 ) -> Result<GenSummary, csv::Error> {
     let mut ctx = Ctx {
-        rng: Rng::new(opts.seed ^ 0x52_454E_4B45_49),
+        rng: Rng::new(opts.seed ^ 0x5245_4E4B_4549),
         opts,
         institutions: Vec::new(),
         summary: GenSummary::default(),
