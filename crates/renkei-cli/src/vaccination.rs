@@ -84,6 +84,10 @@ pub(crate) struct LedgerInput {
     /// auto (UTF-8 with or without BOM, else Shift_JIS), utf-8 or shift_jis.
     #[arg(long, default_value = "auto")]
     encoding: TextEncoding,
+    /// VRS exports (予防接種台帳向け出力) whose COVID-19 doses are added to the ledger's;
+    /// doses the ledger already has are not added twice. May be given more than once.
+    #[arg(long)]
+    vrs: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -208,7 +212,7 @@ fn print_row_errors(errors: &[RowError]) {
     }
 }
 
-fn read_input(input: &LedgerInput) -> anyhow::Result<ReadReport> {
+fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
     let mapping = match &input.mapping {
         Some(p) => {
             let (map, errors) = ledger::read_mapping(p, input.encoding)?;
@@ -226,7 +230,7 @@ fn read_input(input: &LedgerInput) -> anyhow::Result<ReadReport> {
         today: None,
     };
     let started = Instant::now();
-    let report = ledger::read_ledger(&input.ledger, &opts)?;
+    let mut report = ledger::read_ledger(&input.ledger, &opts)?;
     println!(
         "read {}: {} rows ({:?}), {} persons, {} doses, {} bad rows, in {:.1} s",
         input.ledger.display(),
@@ -238,6 +242,17 @@ fn read_input(input: &LedgerInput) -> anyhow::Result<ReadReport> {
         started.elapsed().as_secs_f64()
     );
     print_row_errors(&report.errors);
+    for path in &input.vrs {
+        let vrs =
+            renkei_vaccination::vrs::read_vrs(path, input.encoding, city, opts.mapping.as_ref())?;
+        let (rows, doses, bad) = (vrs.rows, vrs.doses, vrs.errors.len());
+        print_row_errors(&vrs.errors);
+        let added = renkei_vaccination::vrs::merge_into(&mut report.master, vrs.master);
+        println!(
+            "read {}: {rows} rows, {doses} COVID-19 doses ({added} not already in the ledger), {bad} bad rows",
+            path.display()
+        );
+    }
     Ok(report)
 }
 
@@ -358,7 +373,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             full,
             chunk,
         } => {
-            let report = read_input(&input)?;
+            let report = read_input(&input, &conn.agency)?;
             let channel = conn.endpoint().connect()?;
             let started = Instant::now();
             let opts = renkei_vaccination::sync::SyncOptions {
@@ -423,7 +438,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             Ok(errors.is_empty() && r.failed.is_empty())
         }
         VaccinationCommand::Reconcile { conn, input } => {
-            let report = read_input(&input)?;
+            let report = read_input(&input, &conn.agency)?;
             let channel = conn.endpoint().connect()?;
             let r = renkei_vaccination::reconcile::reconcile(channel, &report.master, &Bar::new())
                 .await?;
@@ -466,11 +481,15 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
         } => {
             let mut person = match &ledger_path {
                 Some(p) => {
-                    let report = read_input(&LedgerInput {
-                        ledger: p.clone(),
-                        mapping: None,
-                        encoding,
-                    })?;
+                    let report = read_input(
+                        &LedgerInput {
+                            ledger: p.clone(),
+                            mapping: None,
+                            encoding,
+                            vrs: Vec::new(),
+                        },
+                        &conn.agency,
+                    )?;
                     report.master.persons.get(&uan).cloned().unwrap_or_default()
                 }
                 None => Default::default(),

@@ -20,6 +20,7 @@ pub mod symbols;
 pub mod sync;
 pub mod text;
 pub mod transfer;
+pub mod vrs;
 
 pub use error::{RowError, VaccinationError};
 pub use model::{LocalMaster, Person, PersonInfo, Sex};
