@@ -128,7 +128,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("loading {}", name(code)))?;
     }
 
-    let scenarios: [(&str, &str); 4] = [
+    let scenarios: [(&str, &str); 5] = [
         (
             "a",
             "a child moved from 横浜市 to 札幌市; 札幌市 asks 横浜市 for the vaccination history",
@@ -142,6 +142,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             "d",
             "the records (情報提供等記録) both sides and the hub kept for scenario a",
         ),
+        (
+            "e",
+            "the vaccination adapter: a generated city's ledger registered as copies, a child moves, transfer-in merges the history",
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
     let mut inquiry_a = None;
@@ -151,6 +155,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             "a" => demo.scenario_a().await.map(|i| inquiry_a = Some(i)),
             "b" => demo.scenario_b().await,
             "c" => demo.scenario_c().await,
+            "e" => crate::demo_adapter::scenario_e(&demo.cluster).await,
             _ => match &inquiry_a {
                 Some(i) => demo.scenario_d(i).await,
                 None => Err(anyhow!("scenario a did not produce an inquiry")),

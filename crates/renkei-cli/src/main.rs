@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod demo_adapter;
 mod vaccination;
 
 use std::path::PathBuf;

@@ -18,10 +18,16 @@ fn the_demo_passes_every_scenario() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("demo: 4 scenarios passed, 0 failed"),
+        stdout.contains("demo: 5 scenarios passed, 0 failed"),
         "{stdout}"
     );
-    for s in ["Scenario a", "Scenario b", "Scenario c", "Scenario d"] {
+    for s in [
+        "Scenario a",
+        "Scenario b",
+        "Scenario c",
+        "Scenario d",
+        "Scenario e",
+    ] {
         assert!(stdout.contains(s), "{s} missing:\n{stdout}");
     }
 }
