@@ -4,6 +4,7 @@
 mod demo;
 mod demo_adapter;
 mod vaccination;
+mod vaccination_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

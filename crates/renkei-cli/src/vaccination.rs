@@ -169,6 +169,26 @@ pub(crate) enum VaccinationCommand {
         #[arg(long)]
         inquiry_id: Option<String>,
     },
+    /// Benchmark the full load of a generated city (reading the CSV included) through a
+    /// hub and gateway started on loopback, and an incremental re-run with 1% changed.
+    /// Build with --release for numbers worth recording.
+    #[command(
+        after_help = "Example:\n  cargo run --release -- vaccination bench --residents 3770000"
+    )]
+    Bench {
+        #[arg(long, default_value_t = 377_000)]
+        residents: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the generated files and the gateway's data here (default: a temporary directory).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Certificate directory (default: ./certs-dev).
+        #[arg(long)]
+        certs: Option<PathBuf>,
+        #[arg(long, default_value_t = 5000)]
+        chunk: usize,
+    },
 }
 
 /// A progress bar on stderr; hidden when stderr is not a terminal.
@@ -366,6 +386,13 @@ fn print_gen_summary(args: &GenDataArgs, s: &GenSummary, took: Duration) {
 
 pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
     match cmd {
+        VaccinationCommand::Bench {
+            residents,
+            seed,
+            data,
+            certs,
+            chunk,
+        } => crate::vaccination_bench::run(residents, seed, data, certs, chunk).await,
         VaccinationCommand::Sync {
             conn,
             input,

@@ -222,8 +222,9 @@ pub fn read_ledger_bytes(
     };
     let today = opts.today.unwrap_or_else(today_jst);
     let mut report = ReadReport::default();
-    // Where each dose of each person was first seen, for duplicate reports.
-    let mut seen: HashMap<(String, String, u32, String), u64> = HashMap::new();
+    // The line of each dose of each person, parallel to `Person::doses` until the final
+    // sort, for duplicate reports.
+    let mut lines: HashMap<String, Vec<u64>> = HashMap::new();
     let mut rec = csv::ByteRecord::new();
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -250,30 +251,38 @@ pub fn read_ledger_bytes(
         };
         match parse_row(&rec, &cols, opts, today, enc) {
             Ok((uan, info, dose)) => {
-                let key = (
-                    uan.clone(),
-                    dose.vaccine_code.clone(),
-                    dose.dose_number,
-                    dose.date.clone(),
-                );
-                if let Some(first) = seen.get(&key) {
-                    report.errors.push(bad(
-                        None,
-                        format!(
-                            "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
-                            dose.vaccine_code,
-                            dose.dose_number,
-                            if dose.date_unknown { "不明" } else { &dose.date }
-                        ),
-                    ));
-                    continue;
+                if let Some(person) = report.master.persons.get_mut(&uan) {
+                    let person_lines = lines.entry(uan).or_default();
+                    let dup = person.doses.iter().position(|d| {
+                        d.vaccine_code == dose.vaccine_code
+                            && d.dose_number == dose.dose_number
+                            && d.date == dose.date
+                    });
+                    if let Some(i) = dup {
+                        let first = person_lines.get(i).copied().unwrap_or(0);
+                        report.errors.push(bad(
+                            None,
+                            format!(
+                                "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
+                                dose.vaccine_code,
+                                dose.dose_number,
+                                if dose.date_unknown { "不明" } else { &dose.date }
+                            ),
+                        ));
+                        continue;
+                    }
+                    person.doses.push(dose);
+                    person_lines.push(line);
+                } else {
+                    lines.insert(uan.clone(), vec![line]);
+                    report.master.persons.insert(
+                        uan,
+                        Person {
+                            info: info.build(),
+                            doses: vec![dose],
+                        },
+                    );
                 }
-                seen.insert(key, line);
-                let person = report.master.persons.entry(uan).or_insert_with(|| Person {
-                    info,
-                    doses: Vec::new(),
-                });
-                person.doses.push(dose);
             }
             Err((column, reason)) => report.errors.push(bad(column, reason)),
         }
@@ -291,13 +300,34 @@ struct Columns {
 
 type RowProblem = (Option<&'static str>, String);
 
-fn parse_row(
-    rec: &csv::ByteRecord,
+/// The basic items of a row, built into a `PersonInfo` only for a person's first row.
+struct InfoParts<'r> {
+    local: &'r str,
+    name: &'r str,
+    kana: &'r str,
+    birth: Option<time::Date>,
+    sex: Sex,
+}
+
+impl InfoParts<'_> {
+    fn build(&self) -> PersonInfo {
+        PersonInfo {
+            local_number: self.local.to_owned(),
+            name: self.name.to_owned(),
+            name_kana: self.kana.to_owned(),
+            birth_date: self.birth.map(|d| d.to_string()).unwrap_or_default(),
+            sex: Some(self.sex),
+        }
+    }
+}
+
+fn parse_row<'r>(
+    rec: &'r csv::ByteRecord,
     cols: &Columns,
     opts: &ReadOptions,
     today: time::Date,
     enc: TextEncoding,
-) -> Result<(String, PersonInfo, Dose), RowProblem> {
+) -> Result<(String, InfoParts<'r>, Dose), RowProblem> {
     if rec.len() != cols.width {
         return Err((
             None,
@@ -468,12 +498,12 @@ fn parse_row(
             return Err((Some(col), format!("is longer than {max} characters")));
         }
     }
-    let info = PersonInfo {
-        local_number: local.to_owned(),
-        name: name.to_owned(),
-        name_kana: kana.to_owned(),
-        birth_date: birth_date.map(|d| d.to_string()).unwrap_or_default(),
-        sex: Some(sex),
+    let info = InfoParts {
+        local,
+        name,
+        kana,
+        birth: birth_date,
+        sex,
     };
     let dose = Dose {
         vaccine_code: v.code.to_owned(),

@@ -222,14 +222,17 @@ pub async fn sync(
         persons: master.persons.len() as u64,
         ..Default::default()
     };
+    // Only (person, hash) is kept per person to send; contents are built a chunk at a
+    // time, so memory stays near the size of the master itself.
     let mut to_send = Vec::new();
     for (uan, person) in &master.persons {
-        let content = content_of(person.history());
-        let hash = renkei_crypto::sha256(&prost::Message::encode_to_vec(&content));
+        let hash = renkei_crypto::sha256(&prost::Message::encode_to_vec(&content_of(
+            person.history(),
+        )));
         if state.get(uan) == Some(&hash) {
             report.unchanged += 1;
         } else {
-            to_send.push((uan.clone(), content, hash));
+            to_send.push((uan, person, hash));
         }
     }
     let gone: Vec<String> = state
@@ -252,7 +255,7 @@ pub async fn sync(
             .iter()
             .filter(|(u, _, _)| state.get(u).is_none())
             .map(|(u, _, _)| RegisterAddressNumberRequest {
-                unified_address_number: u.clone(),
+                unified_address_number: (*u).clone(),
             })
             .collect();
         if !new.is_empty() {
@@ -264,11 +267,11 @@ pub async fn sync(
         }
         let reqs: Vec<PutCopyRequest> = batch
             .iter()
-            .map(|(u, c, _)| PutCopyRequest {
+            .map(|(u, p, _)| PutCopyRequest {
                 copy: Some(ProvisionCopy {
-                    unified_address_number: u.clone(),
+                    unified_address_number: (*u).clone(),
                     item: VACCINATION_ITEM,
-                    content: Some(c.clone()),
+                    content: Some(content_of(p.history())),
                     ..Default::default()
                 }),
             })
@@ -297,7 +300,7 @@ pub async fn sync(
                 .iter()
                 .zip(&refused_at)
                 .filter(|(_, r)| !**r)
-                .map(|((u, _, h), _)| (u.clone(), Some(*h)))
+                .map(|((u, _, h), _)| ((*u).clone(), Some(*h)))
                 .collect();
             state.record(&acked)?;
         }
