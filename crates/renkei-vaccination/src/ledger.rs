@@ -170,11 +170,56 @@ pub fn read_mapping(
 }
 
 /// Reads a ledger file.
+///
+/// A UTF-8 file is streamed (memory holds the persons, not the file); a Shift_JIS file is
+/// decoded whole first. With `Auto`, a file whose first 64 KiB are UTF-8 (or that starts with
+/// a BOM) is read as UTF-8, and a later invalid byte fails only its row.
 pub fn read_ledger(path: &Path, opts: &ReadOptions) -> Result<ReadReport, VaccinationError> {
-    let (text, enc) = read_text(path, opts.encoding)?;
-    let mut report = read_ledger_bytes(&path.display().to_string(), &text, opts, enc)?;
+    let file = path.display().to_string();
+    let enc = match opts.encoding {
+        TextEncoding::Auto => {
+            let mut head = vec![0u8; 64 * 1024];
+            let n = std::fs::File::open(path)
+                .and_then(|mut f| read_up_to(&mut f, &mut head))
+                .map_err(|e| VaccinationError::io(path, e))?;
+            head.truncate(n);
+            if crate::text::looks_utf8(&head) {
+                TextEncoding::Utf8
+            } else {
+                TextEncoding::ShiftJis
+            }
+        }
+        e => e,
+    };
+    let mut report = if enc == TextEncoding::ShiftJis {
+        let (text, enc) = read_text(path, enc)?;
+        read_ledger_from(&file, text.as_slice(), opts, enc)?
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| VaccinationError::io(path, e))?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        skip_bom(&mut r).map_err(|e| VaccinationError::io(path, e))?;
+        read_ledger_from(&file, r, opts, enc)?
+    };
     report.encoding = Some(enc);
     Ok(report)
+}
+
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn skip_bom(r: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
+    }
+    Ok(())
 }
 
 /// Reads ledger rows from UTF-8 bytes; `file` names the source in row errors.
@@ -184,7 +229,19 @@ pub fn read_ledger_bytes(
     opts: &ReadOptions,
     enc: TextEncoding,
 ) -> Result<ReadReport, VaccinationError> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text);
+    read_ledger_from(file, text, opts, enc)
+}
+
+fn read_ledger_from(
+    file: &str,
+    text: impl std::io::Read,
+    opts: &ReadOptions,
+    enc: TextEncoding,
+) -> Result<ReadReport, VaccinationError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(text);
     let headers = rdr
         .byte_headers()
         .map_err(|e| VaccinationError::Format {

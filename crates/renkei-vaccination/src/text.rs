@@ -68,6 +68,18 @@ pub fn decode(bytes: Vec<u8>, enc: TextEncoding) -> (Vec<u8>, TextEncoding) {
     }
 }
 
+/// Whether the start of a file is UTF-8: a BOM, or valid UTF-8 up to a possibly cut last
+/// character.
+pub fn looks_utf8(head: &[u8]) -> bool {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return true;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
+    }
+}
+
 /// Encodes UTF-8 text as Shift_JIS, for writing exports a Shift_JIS system reads. Fails
 /// on a character Shift_JIS cannot hold rather than writing a substitute.
 pub fn encode_shift_jis(text: &str) -> Result<Vec<u8>, VaccinationError> {
@@ -94,5 +106,13 @@ mod tests {
         assert_eq!(e, TextEncoding::ShiftJis);
         assert_eq!(String::from_utf8(t).unwrap(), "予防接種");
         assert!(encode_shift_jis("🙂").is_err());
+    }
+
+    #[test]
+    fn a_utf8_head_cut_inside_a_character_is_still_utf8() {
+        let text = "予防接種".as_bytes();
+        assert!(looks_utf8(&text[..text.len() - 1]));
+        assert!(looks_utf8(b"\xEF\xBB\xBFabc"));
+        assert!(!looks_utf8(&encode_shift_jis("予防接種の記録").unwrap()));
     }
 }

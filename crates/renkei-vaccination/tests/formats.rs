@@ -309,6 +309,31 @@ fn an_invalid_shift_jis_byte_fails_only_its_row() {
     assert!(r.errors[0].reason.contains("Shift_JIS"));
 }
 
+#[test]
+fn a_large_utf8_file_is_streamed_and_a_stray_shift_jis_row_fails_alone() {
+    // More than the 64 KiB the encoding is guessed from, then one Shift_JIS row.
+    let mut bytes = format!("{HEADER}\n").into_bytes();
+    let mut n = 0u64;
+    while bytes.len() < 200 * 1024 {
+        n += 1;
+        bytes.extend_from_slice(
+            format!("{}\n", row(&n.to_string(), "MR", "1", "2021-03-01", "0")).as_bytes(),
+        );
+    }
+    bytes.extend_from_slice(
+        &encode_shift_jis("A1,999999,田中,タナカ,2020-01-10,1,MR,1,2021-03-01,0,,,,0,\n").unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv");
+    std::fs::write(&path, &bytes).unwrap();
+    let r = read_ledger(&path, &opts()).unwrap();
+    assert_eq!(r.encoding, Some(TextEncoding::Utf8));
+    assert_eq!(r.master.persons.len() as u64, n);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert_eq!(r.errors[0].line, n + 2);
+    assert!(r.errors[0].reason.contains("UTF-8"));
+}
+
 fn generated(n: u64, anomalies: bool) -> (Vec<u8>, renkei_vaccination::generate::GenSummary) {
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let o = GenOptions {
