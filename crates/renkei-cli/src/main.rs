@@ -13,6 +13,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+/// Bulk loads allocate and free millions of small records; glibc's allocator spent a third
+/// of a full load consolidating free lists (docs/performance.md, "Adapter: full load").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "renkei",

@@ -99,6 +99,34 @@ pub fn content_of(history: VaccinationHistory) -> Content {
     }
 }
 
+/// The encoding of `content_of(VaccinationHistory { doses })` without building (and so
+/// cloning) the message: the hashing pass of a sync touches every person.
+pub fn encode_content(doses: &[Dose]) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint, message};
+    let mut inner = Vec::with_capacity(doses.len() * 64);
+    for d in doses {
+        message::encode(1, d, &mut inner);
+    }
+    let mut out = Vec::with_capacity(inner.len() + 8);
+    encode_key(1, WireType::LengthDelimited, &mut out);
+    encode_varint(inner.len() as u64, &mut out);
+    out.extend_from_slice(&inner);
+    out
+}
+
+/// SHA-256 of a person's content in canonical order, sorting a copy only when needed.
+pub fn person_sha256(p: &Person) -> [u8; 32] {
+    let sorted = p.doses.is_sorted_by(|a, b| {
+        (a.date_unknown, &a.date, &a.vaccine_code, a.dose_number)
+            <= (b.date_unknown, &b.date, &b.vaccine_code, b.dose_number)
+    });
+    if sorted {
+        renkei_crypto::sha256(&encode_content(&p.doses))
+    } else {
+        renkei_crypto::sha256(&encode_content(&p.history().doses))
+    }
+}
+
 /// Hex SHA-256 of the encoded content: the same value the gateway reports as
 /// `content_sha256` on export, so a state file and an export can be compared directly.
 pub fn content_sha256(content: &Content) -> String {
@@ -109,6 +137,40 @@ pub fn content_sha256(content: &Content) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct LocalMaster {
     pub persons: BTreeMap<String, Person>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_content_is_the_messages_encoding() {
+        let d = |code: &str, n: u32, date: &str| Dose {
+            vaccine_code: code.into(),
+            dose_number: n,
+            date: date.into(),
+            lot: "L1".into(),
+            ..Default::default()
+        };
+        for doses in [
+            vec![],
+            vec![d("MR", 1, "2020-01-01"), d("BCG", 1, "2019-06-01")],
+        ] {
+            let expected = content_of(VaccinationHistory {
+                doses: doses.clone(),
+            })
+            .encode_to_vec();
+            assert_eq!(encode_content(&doses), expected);
+        }
+        let p = Person {
+            doses: vec![d("MR", 1, "2020-01-01"), d("BCG", 1, "2019-06-01")],
+            ..Default::default()
+        };
+        assert_eq!(
+            person_sha256(&p),
+            renkei_crypto::sha256(&content_of(p.history()).encode_to_vec())
+        );
+    }
 }
 
 impl LocalMaster {

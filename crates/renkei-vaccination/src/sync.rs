@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 
 use crate::VaccinationError;
 use crate::client::Progress;
-use crate::model::{LocalMaster, content_of, content_sha256};
+use crate::model::{LocalMaster, content_of};
 
 /// 主務省令第2条の表 item 25: 予防接種法による予防接種の実施に関する情報.
 pub const VACCINATION_ITEM: u32 = 25;
@@ -226,9 +226,7 @@ pub async fn sync(
     // time, so memory stays near the size of the master itself.
     let mut to_send = Vec::new();
     for (uan, person) in &master.persons {
-        let hash = renkei_crypto::sha256(&prost::Message::encode_to_vec(&content_of(
-            person.history(),
-        )));
+        let hash = crate::model::person_sha256(person);
         if state.get(uan) == Some(&hash) {
             report.unchanged += 1;
         } else {
@@ -329,6 +327,6 @@ pub fn master_hashes(master: &LocalMaster) -> HashMap<String, String> {
     master
         .persons
         .iter()
-        .map(|(u, p)| (u.clone(), content_sha256(&content_of(p.history()))))
+        .map(|(u, p)| (u.clone(), hex::encode(crate::model::person_sha256(p))))
         .collect()
 }
