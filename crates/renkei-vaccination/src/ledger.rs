@@ -78,22 +78,30 @@ pub fn today_jst() -> time::Date {
 
 /// Parses YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD (all met in exports) to a date.
 pub fn parse_date(s: &str) -> Option<time::Date> {
-    let digits: String = s.chars().filter(|c| *c != '-' && *c != '/').collect();
-    let sep_ok = match s.len() {
-        8 => s.bytes().all(|b| b.is_ascii_digit()),
-        10 => {
-            let b = s.as_bytes();
-            (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/')
+    let b = s.as_bytes();
+    let digits: [u8; 8] = match b.len() {
+        8 => b.try_into().ok()?,
+        10 if (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/') => {
+            [b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9]]
         }
-        _ => false,
+        _ => return None,
     };
-    if !sep_ok || digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let y: i32 = digits[..4].parse().ok()?;
-    let m: u8 = digits[4..6].parse().ok()?;
-    let d: u8 = digits[6..8].parse().ok()?;
-    time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
+    let n = |r: std::ops::Range<usize>| {
+        digits[r]
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let m = time::Month::try_from(u8::try_from(n(4..6)).ok()?).ok()?;
+    time::Date::from_calendar_date(i32::try_from(n(0..4)).ok()?, m, u8::try_from(n(6..8)).ok()?)
+        .ok()
+}
+
+/// YYYY-MM-DD, without going through a format description (one call per row).
+pub fn format_date(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 fn flag(s: &str) -> Option<bool> {
@@ -282,6 +290,7 @@ fn read_ledger_from(
     // The line of each dose of each person, parallel to `Person::doses` until the final
     // sort, for duplicate reports.
     let mut lines: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut cur: Option<(String, Person, Vec<u64>)> = None;
     let mut rec = csv::ByteRecord::new();
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -308,42 +317,59 @@ fn read_ledger_from(
         };
         match parse_row(&rec, &cols, opts, today, enc) {
             Ok((uan, info, dose)) => {
-                if let Some(person) = report.master.persons.get_mut(&uan) {
-                    let person_lines = lines.entry(uan).or_default();
-                    let dup = person.doses.iter().position(|d| {
-                        d.vaccine_code == dose.vaccine_code
-                            && d.dose_number == dose.dose_number
-                            && d.date == dose.date
-                    });
-                    if let Some(i) = dup {
-                        let first = person_lines.get(i).copied().unwrap_or(0);
-                        report.errors.push(bad(
-                            None,
-                            format!(
-                                "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
-                                dose.vaccine_code,
-                                dose.dose_number,
-                                if dose.date_unknown { "不明" } else { &dose.date }
-                            ),
-                        ));
-                        continue;
+                // Exports are usually grouped by person: the current person is kept out of
+                // the map until the key changes, so a row costs no map lookup.
+                if cur.as_ref().is_none_or(|c| c.0 != uan) {
+                    if let Some((u, p, l)) = cur.take() {
+                        lines.insert(u.clone(), l);
+                        report.master.persons.insert(u, p);
                     }
-                    person.doses.push(dose);
-                    person_lines.push(line);
-                } else {
-                    lines.insert(uan.clone(), vec![line]);
-                    report.master.persons.insert(
-                        uan,
-                        Person {
-                            info: info.build(),
-                            doses: vec![dose],
-                        },
-                    );
+                    cur = Some(match report.master.persons.remove(&uan) {
+                        Some(p) => {
+                            let l = lines.remove(&uan).unwrap_or_default();
+                            (uan, p, l)
+                        }
+                        None => (
+                            uan,
+                            Person {
+                                info: info.build(),
+                                doses: Vec::new(),
+                            },
+                            Vec::new(),
+                        ),
+                    });
                 }
+                let Some((_, person, person_lines)) = cur.as_mut() else {
+                    continue;
+                };
+                let dup = person.doses.iter().position(|d| {
+                    d.vaccine_code == dose.vaccine_code
+                        && d.dose_number == dose.dose_number
+                        && d.date == dose.date
+                });
+                if let Some(i) = dup {
+                    let first = person_lines.get(i).copied().unwrap_or(0);
+                    report.errors.push(bad(
+                        None,
+                        format!(
+                            "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
+                            dose.vaccine_code,
+                            dose.dose_number,
+                            if dose.date_unknown { "不明" } else { &dose.date }
+                        ),
+                    ));
+                    continue;
+                }
+                person.doses.push(dose);
+                person_lines.push(line);
             }
             Err((column, reason)) => report.errors.push(bad(column, reason)),
         }
     }
+    if let Some((u, p, _)) = cur.take() {
+        report.master.persons.insert(u, p);
+    }
+    drop(lines);
     for p in report.master.persons.values_mut() {
         canonical_order(&mut p.doses);
     }
@@ -372,7 +398,7 @@ impl InfoParts<'_> {
             local_number: self.local.to_owned(),
             name: self.name.to_owned(),
             name_kana: self.kana.to_owned(),
-            birth_date: self.birth.map(|d| d.to_string()).unwrap_or_default(),
+            birth_date: self.birth.map(format_date).unwrap_or_default(),
             sex: Some(self.sex),
         }
     }
@@ -435,9 +461,11 @@ fn parse_row<'r>(
     ] = fields;
 
     let uan = if !uan.is_empty() {
-        UnifiedAddressNumber::parse(uan)
-            .map_err(|e| (Some(COL_UAN), e.to_string()))?
-            .to_string()
+        if uan.len() > UnifiedAddressNumber::MAX_LEN || !uan.bytes().all(|b| b.is_ascii_digit()) {
+            // Let the core type say what is wrong, in its words.
+            UnifiedAddressNumber::parse(uan).map_err(|e| (Some(COL_UAN), e.to_string()))?;
+        }
+        uan.to_owned()
     } else if !local.is_empty() {
         match opts.mapping.as_ref().and_then(|m| m.get(local)) {
             Some(u) => u.clone(),
@@ -536,7 +564,7 @@ fn parse_row<'r>(
                 format!("{d} is before the person's birth date {b}"),
             ));
         }
-        d.to_string()
+        format_date(d)
     };
     if !(inst.is_empty() || (inst.len() == 10 && inst.bytes().all(|b| b.is_ascii_digit()))) {
         return Err((

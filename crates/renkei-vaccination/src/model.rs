@@ -139,6 +139,12 @@ pub struct LocalMaster {
     pub persons: BTreeMap<String, Person>,
 }
 
+impl LocalMaster {
+    pub fn dose_count(&self) -> usize {
+        self.persons.values().map(|p| p.doses.len()).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,11 +176,5 @@ mod tests {
             person_sha256(&p),
             renkei_crypto::sha256(&content_of(p.history()).encode_to_vec())
         );
-    }
-}
-
-impl LocalMaster {
-    pub fn dose_count(&self) -> usize {
-        self.persons.values().map(|p| p.doses.len()).sum()
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt as _;
 use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
 use renkei_proto::v1::symbols_client::SymbolsClient;
 use renkei_proto::v1::{
@@ -230,7 +231,9 @@ pub async fn sync(
         if state.get(uan) == Some(&hash) {
             report.unchanged += 1;
         } else {
-            to_send.push((uan, person, hash));
+            // A person the state knows is registered already; only new ones need it.
+            let new = state.get(uan).is_none();
+            to_send.push((uan, person, hash, new));
         }
     }
     let gone: Vec<String> = state
@@ -240,44 +243,58 @@ pub async fn sync(
         .cloned()
         .collect();
     progress.start("sending provision copies", to_send.len() as u64);
-    let mut symbols = SymbolsClient::new(channel.clone());
+    let symbols = SymbolsClient::new(channel.clone());
     let mut copies = ProvisionCopiesClient::new(channel);
     let chunk = opts.chunk.max(1);
-    for (n, batch) in to_send.chunks(chunk).enumerate() {
-        if opts.max_chunks.is_some_and(|m| n >= m) {
-            progress.finish();
-            return Ok(report);
-        }
-        // A person the state knows is registered already; only new ones need it.
+    // Two chunks in flight: the adapter builds and encodes the next while the gateway
+    // stores the current one. Each chunk's acknowledgement is recorded as it arrives.
+    let chunks: Vec<_> = to_send.chunks(chunk).collect();
+    let total_chunks = chunks.len();
+    let limit = opts.max_chunks.unwrap_or(usize::MAX);
+    let mut in_flight = futures::stream::iter(chunks.into_iter().take(limit).map(|batch| {
         let new: Vec<RegisterAddressNumberRequest> = batch
             .iter()
-            .filter(|(u, _, _)| state.get(u).is_none())
-            .map(|(u, _, _)| RegisterAddressNumberRequest {
+            .filter(|(_, _, _, new)| *new)
+            .map(|(u, _, _, _)| RegisterAddressNumberRequest {
                 unified_address_number: (*u).clone(),
             })
             .collect();
-        if !new.is_empty() {
-            let s = symbols
-                .register_address_numbers(tokio_stream::iter(new))
+        let mut symbols = symbols.clone();
+        let mut copies = copies.clone();
+        async move {
+            let registered = if new.is_empty() {
+                0
+            } else {
+                symbols
+                    .register_address_numbers(tokio_stream::iter(new))
+                    .await?
+                    .into_inner()
+                    .accepted
+            };
+            let reqs: Vec<PutCopyRequest> = batch
+                .iter()
+                .map(|(u, p, _, _)| PutCopyRequest {
+                    copy: Some(ProvisionCopy {
+                        unified_address_number: (*u).clone(),
+                        item: VACCINATION_ITEM,
+                        content: Some(content_of(p.history())),
+                        ..Default::default()
+                    }),
+                })
+                .collect();
+            let summary = copies
+                .import_copies(tokio_stream::iter(reqs))
                 .await?
                 .into_inner();
-            report.registered += s.accepted;
+            Ok::<_, VaccinationError>((batch, registered, summary))
         }
-        let reqs: Vec<PutCopyRequest> = batch
-            .iter()
-            .map(|(u, p, _)| PutCopyRequest {
-                copy: Some(ProvisionCopy {
-                    unified_address_number: (*u).clone(),
-                    item: VACCINATION_ITEM,
-                    content: Some(content_of(p.history())),
-                    ..Default::default()
-                }),
-            })
-            .collect();
-        let summary = copies
-            .import_copies(tokio_stream::iter(reqs))
-            .await?
-            .into_inner();
+    }))
+    .buffered(2);
+    let mut done_chunks = 0;
+    while let Some(result) = in_flight.next().await {
+        let (batch, registered, summary) = result?;
+        done_chunks += 1;
+        report.registered += registered;
         report.sent += batch.len() as u64;
         report.accepted += summary.accepted;
         let mut refused_at = vec![false; batch.len()];
@@ -298,11 +315,16 @@ pub async fn sync(
                 .iter()
                 .zip(&refused_at)
                 .filter(|(_, r)| !**r)
-                .map(|((u, _, h), _)| ((*u).clone(), Some(*h)))
+                .map(|((u, _, h, _), _)| ((*u).clone(), Some(*h)))
                 .collect();
             state.record(&acked)?;
         }
         progress.inc(batch.len() as u64);
+    }
+    drop(in_flight);
+    if done_chunks < total_chunks {
+        progress.finish();
+        return Ok(report);
     }
     progress.finish();
     let mut deleted = Vec::new();
