@@ -99,7 +99,11 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
             encryption_key: d.join("keys/011002.enc.key"),
             inquiry_result_retention_secs: 3600,
             record_retention_days: 2557,
-            held: renkei_gateway::HeldPolicy::default(),
+            // The pending reply must leave before the (shortened) hub timeout.
+            held: renkei_gateway::HeldPolicy {
+                answer_deadline_ms: 500,
+                ..renkei_gateway::HeldPolicy::default()
+            },
         }],
         operators: renkei_gateway::OperatorSettings::default(),
         limits: GatewayLimits {

@@ -130,7 +130,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("loading {}", name(code)))?;
     }
 
-    let scenarios: [(&str, &str); 5] = [
+    let scenarios: [(&str, &str); 6] = [
         (
             "a",
             "a child moved from 横浜市 to 札幌市; 札幌市 asks 横浜市 for the vaccination history",
@@ -148,6 +148,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             "e",
             "a DV-protected child: the answer is held, approved by an operator, and a second request refused",
         ),
+        (
+            "f",
+            "the vaccination adapter: a generated city's ledger registered as copies, a child moves, transfer-in merges the history",
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
     let mut inquiry_a = None;
@@ -158,6 +162,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             "b" => demo.scenario_b().await,
             "c" => demo.scenario_c().await,
             "e" => demo.scenario_e().await,
+            "f" => crate::demo_adapter::scenario_f(&demo.cluster).await,
             _ => match &inquiry_a {
                 Some(i) => demo.scenario_d(i).await,
                 None => Err(anyhow!("scenario a did not produce an inquiry")),

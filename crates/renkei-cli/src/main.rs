@@ -3,9 +3,12 @@
 
 mod bench;
 mod demo;
+mod demo_adapter;
 mod diagnose;
 mod ledger;
 mod ops;
+mod vaccination;
+mod vaccination_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +16,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
+
+/// Bulk loads allocate and free millions of small records; glibc's allocator spent a third
+/// of a full load consolidating free lists (docs/performance.md, "Adapter: full load").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +75,15 @@ enum Command {
     ///
     /// Example: renkei ops --cert certs-dev/terminal-141003.pem --key certs-dev/terminal-141003.key.pem held list
     Ops(ops::OpsArgs),
+    /// The vaccination adapter (予防接種台帳 ↔ gateway): sync, symbols, reconcile, transfer-in.
+    Vaccination {
+        #[command(subcommand)]
+        command: vaccination::VaccinationCommand,
+    },
+    /// Generate a deterministic synthetic population with vaccination records.
+    ///
+    /// Example: renkei gen-data --city 141003 --residents 100000 --seed 1 --out data/yokohama
+    GenData(vaccination::GenDataArgs),
     /// Development certificates and keys.
     Certs {
         #[command(subcommand)]
@@ -152,6 +169,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Ledger { command } => {
             init_logging("warn");
             ledger::run(command)
+        }
+        Command::Vaccination { command } => {
+            init_logging("warn");
+            vaccination::run(command).await
+        }
+        Command::GenData(args) => {
+            init_logging("warn");
+            vaccination::gen_data(args)
         }
         Command::Certs {
             command: CertsCommand::Generate { out },

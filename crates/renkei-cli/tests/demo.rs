@@ -18,7 +18,7 @@ fn the_demo_passes_every_scenario() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("demo: 5 scenarios passed, 0 failed"),
+        stdout.contains("demo: 6 scenarios passed, 0 failed"),
         "{stdout}"
     );
     for s in [
@@ -27,6 +27,7 @@ fn the_demo_passes_every_scenario() {
         "Scenario c",
         "Scenario d",
         "Scenario e",
+        "Scenario f",
     ] {
         assert!(stdout.contains(s), "{s} missing:\n{stdout}");
     }

@@ -1,0 +1,210 @@
+//! The adapter's commands as an operator runs them: the `renkei` binary against a hub and
+//! gateway on loopback (mTLS with certs-dev), from gen-data to transfer-in.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use renkei_cli::cluster::{Cluster, ClusterOptions};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn renkei(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_renkei"))
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_data_symbols_sync_reconcile_and_transfer_in_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(ClusterOptions::new(
+        root().join("certs-dev"),
+        data.path().join("cluster"),
+    ))
+    .await
+    .unwrap();
+    let gw = cluster.gateway_local_addr.to_string();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let conn = |agency: &str| -> Vec<String> {
+        args(&["--agency", agency, "--gateway", &gw, "--certs", "certs-dev"])
+    };
+    let p = |name: &str| d.join(name).display().to_string();
+
+    for sub in ["sync", "symbols", "reconcile", "transfer-in"] {
+        let o = renkei(args(&["vaccination", sub, "--help"])).await;
+        assert!(
+            o.status.success() && text(&o).contains("Example:"),
+            "{sub}: {}",
+            text(&o)
+        );
+    }
+    let o = renkei(args(&["gen-data", "--help"])).await;
+    assert!(text(&o).contains("Example:"));
+
+    let o = renkei(args(&[
+        "gen-data",
+        "--city",
+        "141003",
+        "--residents",
+        "1500",
+        "--seed",
+        "3",
+        "--out",
+        &d.display().to_string(),
+    ]))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("generated 1500 residents"),
+        "{}",
+        text(&o)
+    );
+
+    let mut a = args(&[
+        "vaccination",
+        "symbols",
+        "--export",
+        &p("address-export.csv"),
+    ]);
+    a.extend(conn("141003"));
+    let o = renkei(a).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1500 acquired, 0 failed"), "{}", text(&o));
+
+    let ledger = p("vaccinations.csv");
+    let sync_args = |agency: &str| {
+        let mut a = args(&[
+            "vaccination",
+            "sync",
+            "--ledger",
+            &ledger,
+            "--state",
+            &p("sync.state"),
+        ]);
+        a.extend(conn(agency));
+        a
+    };
+    let reconcile_args = {
+        let mut a = args(&["vaccination", "reconcile", "--ledger", &ledger]);
+        a.extend(conn("141003"));
+        a
+    };
+    let o = renkei(sync_args("141003")).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 refused"), "{}", text(&o));
+    let o = renkei(reconcile_args.clone()).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("match the ledger"), "{}", text(&o));
+
+    // One more dose in the ledger: reconcile fails, a re-sync sends one person, then it matches.
+    let csv = std::fs::read_to_string(&ledger).unwrap();
+    let first = csv.lines().nth(1).unwrap();
+    let cols: Vec<&str> = first.split(',').collect();
+    let extra = format!(
+        "{},{},{},{},{},{},COVID,7,2024-10-15,0,CV001A,ファイザー,,0,\n",
+        cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+    );
+    std::fs::write(&ledger, format!("{csv}{extra}")).unwrap();
+    let o = renkei(reconcile_args.clone()).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("1 different"), "{}", text(&o));
+    let o = renkei(sync_args("141003")).await;
+    assert!(text(&o).contains(" 1 sent"), "{}", text(&o));
+    let o = renkei(reconcile_args.clone()).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Transfer-in: the person of that first row moves to 札幌市.
+    let uan = cols[1];
+    let export = std::fs::read_to_string(d.join("address-export.csv")).unwrap();
+    let my_number = export
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{uan},")))
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        d.join("sapporo-export.csv"),
+        format!("統合宛名番号,個人番号\n0110029001234,{my_number}\n"),
+    )
+    .unwrap();
+    let mut a = args(&[
+        "vaccination",
+        "symbols",
+        "--export",
+        &p("sapporo-export.csv"),
+    ]);
+    a.extend(conn("011002"));
+    assert!(renkei(a).await.status.success());
+    let mut a = args(&[
+        "vaccination",
+        "transfer-in",
+        "--uan",
+        "0110029001234",
+        "--previous-city",
+        "141003",
+        "--out",
+        &p("merged.csv"),
+    ]);
+    a.extend(conn("011002"));
+    let o = renkei(a).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let expected = csv
+        .lines()
+        .filter(|l| l.contains(&format!(",{uan},")))
+        .count()
+        + 1;
+    assert!(
+        text(&o).contains(&format!("received {expected} doses: {expected} added")),
+        "{}",
+        text(&o)
+    );
+    let merged = std::fs::read_to_string(d.join("merged.csv")).unwrap();
+    assert_eq!(merged.lines().count(), expected + 1);
+    assert!(merged.contains("転入前自治体 141003 の記録"));
+
+    let mut a = args(&[
+        "vaccination",
+        "transfer-in",
+        "--uan",
+        "0110029001234",
+        "--previous-city",
+        "232025",
+        "--out",
+        &p("wrong.csv"),
+        "--format",
+        "fhir",
+    ]);
+    a.extend(conn("011002"));
+    let o = renkei(a).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no such person there"), "{}", text(&o));
+    assert!(!d.join("wrong.csv").exists());
+
+    // My Numbers never reach the adapter's own files: only the address system's exports hold them.
+    for f in ["sync.state", "merged.csv"] {
+        let b = std::fs::read_to_string(d.join(f)).unwrap();
+        assert!(!b.contains(&my_number), "{f}");
+    }
+    cluster.shutdown().await.unwrap();
+}

@@ -1,0 +1,62 @@
+use std::path::PathBuf;
+
+/// Everything the adapter can fail with. Row-level problems are not errors: they are
+/// [`crate::RowError`]s collected alongside the good rows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaccinationError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("state file {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("the gateway refused the request ({code:?}): {message}")]
+    Gateway { code: tonic::Code, message: String },
+    #[error("cannot connect to the gateway: {0}")]
+    Transport(#[from] renkei_transport::TransportError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl VaccinationError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        VaccinationError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<tonic::Status> for VaccinationError {
+    fn from(s: tonic::Status) -> Self {
+        VaccinationError::Gateway {
+            code: s.code(),
+            message: s.message().to_owned(),
+        }
+    }
+}
+
+/// One bad input row: where it is and why it was left out. The good rows go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub file: String,
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "{}:{}: {}: {}", self.file, self.line, c, self.reason),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.reason),
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The 予防接種台帳 CSV: one row per dose, in the shape of a vaccination system's export.
+//! Columns are documented in docs/vaccination-csv.md. Every row is checked; a bad row is
+//! reported with its file, line and reason, and the good rows go ahead.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use renkei_core::{UnifiedAddressNumber, vaccines};
+use renkei_proto::v1::Dose;
+
+use crate::model::{LocalMaster, Person, PersonInfo, Sex, canonical_order};
+use crate::text::{TextEncoding, read_text};
+use crate::{RowError, VaccinationError};
+
+pub const COL_LOCAL: &str = "宛名番号";
+pub const COL_UAN: &str = "統合宛名番号";
+pub const COL_NAME: &str = "氏名";
+pub const COL_KANA: &str = "氏名カナ";
+pub const COL_BIRTH: &str = "生年月日";
+pub const COL_SEX: &str = "性別";
+pub const COL_VACCINE: &str = "ワクチンコード";
+pub const COL_DOSE: &str = "接種回数";
+pub const COL_DATE: &str = "接種日";
+pub const COL_UNKNOWN: &str = "接種日不明";
+pub const COL_LOT: &str = "ロット番号";
+pub const COL_MAKER: &str = "メーカー";
+pub const COL_INSTITUTION: &str = "医療機関コード";
+pub const COL_OUTSIDE: &str = "市外フラグ";
+pub const COL_REMARKS: &str = "備考";
+
+/// Every column, in the order Renkei writes them.
+pub const COLUMNS: [&str; 15] = [
+    COL_LOCAL,
+    COL_UAN,
+    COL_NAME,
+    COL_KANA,
+    COL_BIRTH,
+    COL_SEX,
+    COL_VACCINE,
+    COL_DOSE,
+    COL_DATE,
+    COL_UNKNOWN,
+    COL_LOT,
+    COL_MAKER,
+    COL_INSTITUTION,
+    COL_OUTSIDE,
+    COL_REMARKS,
+];
+
+/// Columns a file must have; the person may be given by either number column.
+const REQUIRED: [&str; 4] = [COL_VACCINE, COL_DOSE, COL_DATE, COL_UNKNOWN];
+
+/// How to read a ledger file.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub encoding: TextEncoding,
+    /// 宛名番号 → 統合宛名番号, for rows that carry only the system's own number.
+    pub mapping: Option<HashMap<String, String>>,
+    /// Dates after this are refused as being in the future (default: today in JST).
+    pub today: Option<time::Date>,
+}
+
+/// What a read produced: the persons of the good rows, and the bad rows.
+#[derive(Debug, Default)]
+pub struct ReadReport {
+    pub master: LocalMaster,
+    pub rows: u64,
+    pub errors: Vec<RowError>,
+    pub encoding: Option<TextEncoding>,
+}
+
+pub fn today_jst() -> time::Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
+        .date()
+}
+
+/// Parses YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD (all met in exports) to a date.
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    let b = s.as_bytes();
+    let digits: [u8; 8] = match b.len() {
+        8 => b.try_into().ok()?,
+        10 if (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/') => {
+            [b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9]]
+        }
+        _ => return None,
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        digits[r]
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let m = time::Month::try_from(u8::try_from(n(4..6)).ok()?).ok()?;
+    time::Date::from_calendar_date(i32::try_from(n(0..4)).ok()?, m, u8::try_from(n(6..8)).ok()?)
+        .ok()
+}
+
+/// YYYY-MM-DD, without going through a format description (one call per row).
+pub fn format_date(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn flag(s: &str) -> Option<bool> {
+    match s {
+        "" | "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Reads a mapping file (宛名番号,統合宛名番号) into a map.
+pub fn read_mapping(
+    path: &Path,
+    enc: TextEncoding,
+) -> Result<(HashMap<String, String>, Vec<RowError>), VaccinationError> {
+    let (text, _) = read_text(path, enc)?;
+    let file = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_slice());
+    let headers = rdr
+        .headers()
+        .map_err(|e| VaccinationError::Format {
+            path: path.into(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let pos = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(li), Some(ui)) = (pos(COL_LOCAL), pos(COL_UAN)) else {
+        return Err(VaccinationError::Format {
+            path: path.into(),
+            reason: format!("a mapping file needs the columns {COL_LOCAL} and {COL_UAN}"),
+        });
+    };
+    let mut map = HashMap::new();
+    let mut errors = Vec::new();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    file: file.clone(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    column: None,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        let local = rec.get(li).unwrap_or("").trim();
+        let uan = rec.get(ui).unwrap_or("").trim();
+        if local.is_empty() {
+            errors.push(RowError {
+                file: file.clone(),
+                line,
+                column: Some(COL_LOCAL.into()),
+                reason: "is empty".into(),
+            });
+            continue;
+        }
+        if let Err(e) = UnifiedAddressNumber::parse(uan) {
+            errors.push(RowError {
+                file: file.clone(),
+                line,
+                column: Some(COL_UAN.into()),
+                reason: e.to_string(),
+            });
+            continue;
+        }
+        map.insert(local.to_owned(), uan.to_owned());
+    }
+    Ok((map, errors))
+}
+
+/// Reads a ledger file.
+///
+/// A UTF-8 file is streamed (memory holds the persons, not the file); a Shift_JIS file is
+/// decoded whole first. With `Auto`, a file whose first 64 KiB are UTF-8 (or that starts with
+/// a BOM) is read as UTF-8, and a later invalid byte fails only its row.
+pub fn read_ledger(path: &Path, opts: &ReadOptions) -> Result<ReadReport, VaccinationError> {
+    let file = path.display().to_string();
+    let enc = match opts.encoding {
+        TextEncoding::Auto => {
+            let mut head = vec![0u8; 64 * 1024];
+            let n = std::fs::File::open(path)
+                .and_then(|mut f| read_up_to(&mut f, &mut head))
+                .map_err(|e| VaccinationError::io(path, e))?;
+            head.truncate(n);
+            if crate::text::looks_utf8(&head) {
+                TextEncoding::Utf8
+            } else {
+                TextEncoding::ShiftJis
+            }
+        }
+        e => e,
+    };
+    let mut report = if enc == TextEncoding::ShiftJis {
+        let (text, enc) = read_text(path, enc)?;
+        read_ledger_from(&file, text.as_slice(), opts, enc)?
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| VaccinationError::io(path, e))?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        skip_bom(&mut r).map_err(|e| VaccinationError::io(path, e))?;
+        read_ledger_from(&file, r, opts, enc)?
+    };
+    report.encoding = Some(enc);
+    Ok(report)
+}
+
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn skip_bom(r: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
+    }
+    Ok(())
+}
+
+/// Reads ledger rows from UTF-8 bytes; `file` names the source in row errors.
+pub fn read_ledger_bytes(
+    file: &str,
+    text: &[u8],
+    opts: &ReadOptions,
+    enc: TextEncoding,
+) -> Result<ReadReport, VaccinationError> {
+    read_ledger_from(file, text, opts, enc)
+}
+
+fn read_ledger_from(
+    file: &str,
+    text: impl std::io::Read,
+    opts: &ReadOptions,
+    enc: TextEncoding,
+) -> Result<ReadReport, VaccinationError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(text);
+    let headers = rdr
+        .byte_headers()
+        .map_err(|e| VaccinationError::Format {
+            path: file.into(),
+            reason: format!("cannot read the header row: {e}"),
+        })?
+        .clone();
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_owned())
+        .collect();
+    let pos = |name: &str| names.iter().position(|h| h == name);
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|c| pos(c).is_none())
+        .collect();
+    if !missing.is_empty() || (pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none()) {
+        return Err(VaccinationError::Format {
+            path: file.into(),
+            reason: format!(
+                "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md",
+                missing.join(", "),
+                if pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none() {
+                    format!(" and both of {COL_UAN} / {COL_LOCAL}")
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    let cols = Columns {
+        idx: COLUMNS.map(pos),
+        width: names.len(),
+    };
+    let today = opts.today.unwrap_or_else(today_jst);
+    let mut report = ReadReport::default();
+    // The line of each dose of each person, parallel to `Person::doses` until the final
+    // sort, for duplicate reports.
+    let mut lines: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut cur: Option<(String, Person, Vec<u64>)> = None;
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                report.rows += 1;
+                report.errors.push(RowError {
+                    file: file.into(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    column: None,
+                    reason: format!("not a CSV row: {e}"),
+                });
+                continue;
+            }
+        }
+        report.rows += 1;
+        let line = rec.position().map_or(0, |p| p.line());
+        let bad = |column: Option<&str>, reason: String| RowError {
+            file: file.into(),
+            line,
+            column: column.map(str::to_owned),
+            reason,
+        };
+        match parse_row(&rec, &cols, opts, today, enc) {
+            Ok((uan, info, dose)) => {
+                // Exports are usually grouped by person: the current person is kept out of
+                // the map until the key changes, so a row costs no map lookup.
+                if cur.as_ref().is_none_or(|c| c.0 != uan) {
+                    if let Some((u, p, l)) = cur.take() {
+                        lines.insert(u.clone(), l);
+                        report.master.persons.insert(u, p);
+                    }
+                    cur = Some(match report.master.persons.remove(&uan) {
+                        Some(p) => {
+                            let l = lines.remove(&uan).unwrap_or_default();
+                            (uan, p, l)
+                        }
+                        None => (
+                            uan,
+                            Person {
+                                info: info.build(),
+                                doses: Vec::new(),
+                            },
+                            Vec::new(),
+                        ),
+                    });
+                }
+                let Some((_, person, person_lines)) = cur.as_mut() else {
+                    continue;
+                };
+                let dup = person.doses.iter().position(|d| {
+                    d.vaccine_code == dose.vaccine_code
+                        && d.dose_number == dose.dose_number
+                        && d.date == dose.date
+                });
+                if let Some(i) = dup {
+                    let first = person_lines.get(i).copied().unwrap_or(0);
+                    report.errors.push(bad(
+                        None,
+                        format!(
+                            "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
+                            dose.vaccine_code,
+                            dose.dose_number,
+                            if dose.date_unknown { "不明" } else { &dose.date }
+                        ),
+                    ));
+                    continue;
+                }
+                person.doses.push(dose);
+                person_lines.push(line);
+            }
+            Err((column, reason)) => report.errors.push(bad(column, reason)),
+        }
+    }
+    if let Some((u, p, _)) = cur.take() {
+        report.master.persons.insert(u, p);
+    }
+    drop(lines);
+    for p in report.master.persons.values_mut() {
+        canonical_order(&mut p.doses);
+    }
+    Ok(report)
+}
+
+struct Columns {
+    idx: [Option<usize>; 15],
+    width: usize,
+}
+
+type RowProblem = (Option<&'static str>, String);
+
+/// The basic items of a row, built into a `PersonInfo` only for a person's first row.
+struct InfoParts<'r> {
+    local: &'r str,
+    name: &'r str,
+    kana: &'r str,
+    birth: Option<time::Date>,
+    sex: Sex,
+}
+
+impl InfoParts<'_> {
+    fn build(&self) -> PersonInfo {
+        PersonInfo {
+            local_number: self.local.to_owned(),
+            name: self.name.to_owned(),
+            name_kana: self.kana.to_owned(),
+            birth_date: self.birth.map(format_date).unwrap_or_default(),
+            sex: Some(self.sex),
+        }
+    }
+}
+
+fn parse_row<'r>(
+    rec: &'r csv::ByteRecord,
+    cols: &Columns,
+    opts: &ReadOptions,
+    today: time::Date,
+    enc: TextEncoding,
+) -> Result<(String, InfoParts<'r>, Dose), RowProblem> {
+    if rec.len() != cols.width {
+        return Err((
+            None,
+            format!("expected {} columns, found {}", cols.width, rec.len()),
+        ));
+    }
+    let mut fields: [&str; 15] = [""; 15];
+    for (i, name) in COLUMNS.iter().enumerate() {
+        let Some(ix) = cols.idx[i] else { continue };
+        let raw = rec.get(ix).unwrap_or(b"");
+        let s = std::str::from_utf8(raw).map_err(|_| {
+            (
+                Some(*name),
+                "is not valid UTF-8 (is the file Shift_JIS? use --encoding shift_jis)".to_owned(),
+            )
+        })?;
+        if s.contains('\u{FFFD}') {
+            let what = match enc {
+                TextEncoding::ShiftJis => "Shift_JIS",
+                _ => "UTF-8",
+            };
+            return Err((
+                Some(*name),
+                format!("holds bytes that are not valid {what}"),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err((Some(*name), "contains control characters".into()));
+        }
+        fields[i] = s.trim();
+    }
+    let [
+        local,
+        uan,
+        name,
+        kana,
+        birth,
+        sex,
+        vaccine,
+        dose_no,
+        date,
+        unknown,
+        lot,
+        maker,
+        inst,
+        outside,
+        remarks,
+    ] = fields;
+
+    let uan = if !uan.is_empty() {
+        if uan.len() > UnifiedAddressNumber::MAX_LEN || !uan.bytes().all(|b| b.is_ascii_digit()) {
+            // Let the core type say what is wrong, in its words.
+            UnifiedAddressNumber::parse(uan).map_err(|e| (Some(COL_UAN), e.to_string()))?;
+        }
+        uan.to_owned()
+    } else if !local.is_empty() {
+        match opts.mapping.as_ref().and_then(|m| m.get(local)) {
+            Some(u) => u.clone(),
+            None if opts.mapping.is_none() => {
+                return Err((
+                    Some(COL_UAN),
+                    format!(
+                        "is empty and no mapping file was given to look up {COL_LOCAL} {local}"
+                    ),
+                ));
+            }
+            None => {
+                return Err((
+                    Some(COL_LOCAL),
+                    format!("{local} is not in the mapping file"),
+                ));
+            }
+        }
+    } else {
+        return Err((
+            Some(COL_UAN),
+            format!("the row names no person: both {COL_UAN} and {COL_LOCAL} are empty"),
+        ));
+    };
+
+    let birth_date = if birth.is_empty() {
+        None
+    } else {
+        Some(parse_date(birth).ok_or_else(|| {
+            (
+                Some(COL_BIRTH),
+                format!("{birth:?} is not a date (YYYY-MM-DD)"),
+            )
+        })?)
+    };
+    let sex = Sex::parse(sex).ok_or_else(|| {
+        (
+            Some(COL_SEX),
+            format!("{sex:?} is not a sex code (1 男, 2 女, 9 不明)"),
+        )
+    })?;
+
+    let Some(v) = vaccines::lookup(vaccine) else {
+        return Err((
+            Some(COL_VACCINE),
+            format!("{vaccine:?} is not a known vaccine code (see docs/vaccination-csv.md)"),
+        ));
+    };
+    let dose_number: u32 = dose_no
+        .parse()
+        .ok()
+        .filter(|n| (1..=v.max_doses).contains(n))
+        .ok_or_else(|| {
+            (
+                Some(COL_DOSE),
+                format!(
+                    "{dose_no:?} for {} ({}) must be 1 to {}",
+                    v.code, v.name_ja, v.max_doses
+                ),
+            )
+        })?;
+    let date_unknown =
+        flag(unknown).ok_or_else(|| (Some(COL_UNKNOWN), format!("{unknown:?} must be 0 or 1")))?;
+    let date = if date_unknown {
+        if !date.is_empty() {
+            return Err((
+                Some(COL_DATE),
+                format!("must be empty when {COL_UNKNOWN} is 1"),
+            ));
+        }
+        String::new()
+    } else {
+        if date.is_empty() {
+            return Err((
+                Some(COL_DATE),
+                format!("is empty; set {COL_UNKNOWN} to 1 for a dose of unknown date"),
+            ));
+        }
+        let d = parse_date(date).ok_or_else(|| {
+            (
+                Some(COL_DATE),
+                format!("{date:?} is not a date (YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD)"),
+            )
+        })?;
+        if d > today {
+            return Err((Some(COL_DATE), format!("{d} is in the future")));
+        }
+        if d.year() < 1900 {
+            return Err((Some(COL_DATE), format!("{d} is before 1900")));
+        }
+        if let Some(b) = birth_date
+            && d < b
+        {
+            return Err((
+                Some(COL_DATE),
+                format!("{d} is before the person's birth date {b}"),
+            ));
+        }
+        format_date(d)
+    };
+    if !(inst.is_empty() || (inst.len() == 10 && inst.bytes().all(|b| b.is_ascii_digit()))) {
+        return Err((
+            Some(COL_INSTITUTION),
+            format!("{inst:?} must be empty or 10 digits (医療機関コード)"),
+        ));
+    }
+    let outside_city =
+        flag(outside).ok_or_else(|| (Some(COL_OUTSIDE), format!("{outside:?} must be 0 or 1")))?;
+    for (col, value, max) in [
+        (COL_LOT, lot, 20),
+        (COL_MAKER, maker, 40),
+        (COL_REMARKS, remarks, 200),
+    ] {
+        if value.chars().count() > max {
+            return Err((Some(col), format!("is longer than {max} characters")));
+        }
+    }
+    let info = InfoParts {
+        local,
+        name,
+        kana,
+        birth: birth_date,
+        sex,
+    };
+    let dose = Dose {
+        vaccine_code: v.code.to_owned(),
+        dose_number,
+        date,
+        date_unknown,
+        lot: lot.to_owned(),
+        maker: maker.to_owned(),
+        institution_code: inst.to_owned(),
+        outside_city,
+        remarks: remarks.to_owned(),
+    };
+    Ok((uan, info, dose))
+}
+
+/// Writes the persons' doses as ledger rows (UTF-8, with a header, without a BOM).
+pub fn write_ledger<W: Write>(out: W, master: &LocalMaster) -> Result<(), csv::Error> {
+    let mut w = LedgerWriter::new(out)?;
+    for (uan, p) in &master.persons {
+        for d in &p.doses {
+            w.write(uan, &p.info, d)?;
+        }
+    }
+    w.finish()
+}
+
+/// Streams ledger rows, for writers that never hold a whole population (gen-data).
+pub struct LedgerWriter<W: Write> {
+    w: csv::Writer<W>,
+}
+
+impl<W: Write> std::fmt::Debug for LedgerWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerWriter")
+    }
+}
+
+impl<W: Write> LedgerWriter<W> {
+    pub fn new(out: W) -> Result<Self, csv::Error> {
+        let mut w = csv::WriterBuilder::new().from_writer(out);
+        w.write_record(COLUMNS)?;
+        Ok(LedgerWriter { w })
+    }
+
+    pub fn write(&mut self, uan: &str, info: &PersonInfo, d: &Dose) -> Result<(), csv::Error> {
+        let dose = d.dose_number.to_string();
+        self.w.write_record([
+            info.local_number.as_str(),
+            uan,
+            &info.name,
+            &info.name_kana,
+            &info.birth_date,
+            info.sex.map_or("", Sex::code),
+            &d.vaccine_code,
+            &dose,
+            &d.date,
+            if d.date_unknown { "1" } else { "0" },
+            &d.lot,
+            &d.maker,
+            &d.institution_code,
+            if d.outside_city { "1" } else { "0" },
+            &d.remarks,
+        ])
+    }
+
+    pub fn finish(mut self) -> Result<(), csv::Error> {
+        self.w.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,354 @@
+//! Registering provision copies (副本) of 予防接種の実施に関する情報 from the local master.
+//!
+//! A state file keeps, per person, the SHA-256 of the content the gateway acknowledged.
+//! A re-run sends only persons whose content changed (or who are new), and deletes the
+//! copies of persons no longer in the master. The state is appended and synced after
+//! every acknowledged chunk, so an interrupted run resumes where it stopped: whatever was
+//! acknowledged is not sent again, whatever was not is.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt as _;
+use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
+use renkei_proto::v1::symbols_client::SymbolsClient;
+use renkei_proto::v1::{
+    DeleteCopyRequest, ProvisionCopy, PutCopyRequest, RegisterAddressNumberRequest,
+};
+use tonic::transport::Channel;
+
+use crate::VaccinationError;
+use crate::client::Progress;
+use crate::model::{LocalMaster, content_of};
+
+/// 主務省令第2条の表 item 25: 予防接種法による予防接種の実施に関する情報.
+pub const VACCINATION_ITEM: u32 = 25;
+
+const STATE_HEADER: &str = "# renkei vaccination sync state v1";
+
+/// Per-person content hashes of what the gateway has acknowledged.
+#[derive(Debug)]
+pub struct SyncState {
+    path: PathBuf,
+    hashes: HashMap<String, [u8; 32]>,
+    log: Option<std::fs::File>,
+}
+
+impl SyncState {
+    /// Opens (or starts) a state file. A torn last line from a crash is ignored: that
+    /// chunk was not acknowledged in the state, so it is sent again.
+    pub fn open(path: &Path) -> Result<SyncState, VaccinationError> {
+        let mut hashes = HashMap::new();
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                let bad = |line: usize, why: &str| VaccinationError::State {
+                    path: path.into(),
+                    reason: format!("line {line}: {why}; remove the file to sync everything again"),
+                };
+                for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+                    let line = line.map_err(|e| VaccinationError::io(path, e))?;
+                    if i == 0 {
+                        if line != STATE_HEADER {
+                            return Err(bad(1, "not a renkei sync state file"));
+                        }
+                        continue;
+                    }
+                    let Some((uan, hash)) = line.split_once(' ') else {
+                        continue; // torn final line
+                    };
+                    if hash == "-" {
+                        hashes.remove(uan);
+                        continue;
+                    }
+                    let mut h = [0u8; 32];
+                    if hex::decode_to_slice(hash, &mut h).is_err() {
+                        continue; // torn final line
+                    }
+                    hashes.insert(uan.to_owned(), h);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(VaccinationError::io(path, e)),
+        }
+        Ok(SyncState {
+            path: path.to_owned(),
+            hashes,
+            log: None,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    pub fn get(&self, uan: &str) -> Option<&[u8; 32]> {
+        self.hashes.get(uan)
+    }
+
+    fn log(&mut self) -> Result<&mut std::fs::File, VaccinationError> {
+        if self.log.is_none() {
+            let exists = self.path.exists();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| VaccinationError::io(&self.path, e))?;
+            if !exists {
+                writeln!(f, "{STATE_HEADER}").map_err(|e| VaccinationError::io(&self.path, e))?;
+            }
+            self.log = Some(f);
+        }
+        self.log
+            .as_mut()
+            .ok_or_else(|| VaccinationError::Invalid("state log not open".into()))
+    }
+
+    /// Records acknowledged entries (`None` = deleted) and syncs them to disk.
+    pub fn record(
+        &mut self,
+        entries: &[(String, Option<[u8; 32]>)],
+    ) -> Result<(), VaccinationError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let mut buf = String::with_capacity(entries.len() * 80);
+        for (uan, h) in entries {
+            buf.push_str(uan);
+            buf.push(' ');
+            match h {
+                Some(h) => buf.push_str(&hex::encode(h)),
+                None => buf.push('-'),
+            }
+            buf.push('\n');
+        }
+        let f = self.log()?;
+        f.write_all(buf.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| VaccinationError::io(&path, e))?;
+        for (uan, h) in entries {
+            match h {
+                Some(h) => self.hashes.insert(uan.clone(), *h),
+                None => self.hashes.remove(uan),
+            };
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with one line per person (after a completed run), atomically.
+    pub fn compact(&mut self) -> Result<(), VaccinationError> {
+        self.log = None;
+        let tmp = self.path.with_extension("tmp");
+        let io = |e| VaccinationError::io(&tmp, e);
+        let f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut w = BufWriter::new(f);
+        writeln!(w, "{STATE_HEADER}").map_err(io)?;
+        let mut keys: Vec<_> = self.hashes.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (uan, h) in keys {
+            writeln!(w, "{uan} {}", hex::encode(h)).map_err(io)?;
+        }
+        let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| VaccinationError::io(&self.path, e))?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub state: PathBuf,
+    /// Send every person, whatever the state says (the state is then rewritten).
+    pub full: bool,
+    /// Persons per bulk import call; each call is one acknowledged step of the state.
+    pub chunk: usize,
+    /// Stop after this many chunks (for tests of interrupted runs).
+    pub max_chunks: Option<usize>,
+}
+
+impl SyncOptions {
+    pub fn new(state: impl Into<PathBuf>) -> Self {
+        SyncOptions {
+            state: state.into(),
+            full: false,
+            chunk: 5000,
+            max_chunks: None,
+        }
+    }
+}
+
+/// One person the gateway refused, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub unified_address_number: String,
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub persons: u64,
+    pub unchanged: u64,
+    pub sent: u64,
+    pub accepted: u64,
+    pub deleted: u64,
+    pub registered: u64,
+    pub refused: Vec<Refused>,
+    /// Persons acknowledged by an earlier, interrupted run and not sent again.
+    pub complete: bool,
+}
+
+/// Sends the persons whose content differs from the state; see the module docs.
+pub async fn sync(
+    channel: Channel,
+    master: &LocalMaster,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<SyncReport, VaccinationError> {
+    let mut state = SyncState::open(&opts.state)?;
+    if opts.full {
+        state.hashes.clear();
+    }
+    let mut report = SyncReport {
+        persons: master.persons.len() as u64,
+        ..Default::default()
+    };
+    // Only (person, hash) is kept per person to send; contents are built a chunk at a
+    // time, so memory stays near the size of the master itself.
+    let mut to_send = Vec::new();
+    for (uan, person) in &master.persons {
+        let hash = crate::model::person_sha256(person);
+        if state.get(uan) == Some(&hash) {
+            report.unchanged += 1;
+        } else {
+            // A person the state knows is registered already; only new ones need it.
+            let new = state.get(uan).is_none();
+            to_send.push((uan, person, hash, new));
+        }
+    }
+    let gone: Vec<String> = state
+        .hashes
+        .keys()
+        .filter(|u| !master.persons.contains_key(*u))
+        .cloned()
+        .collect();
+    progress.start("sending provision copies", to_send.len() as u64);
+    let symbols = SymbolsClient::new(channel.clone());
+    let mut copies = ProvisionCopiesClient::new(channel);
+    let chunk = opts.chunk.max(1);
+    // Two chunks in flight: the adapter builds and encodes the next while the gateway
+    // stores the current one. Each chunk's acknowledgement is recorded as it arrives.
+    let chunks: Vec<_> = to_send.chunks(chunk).collect();
+    let total_chunks = chunks.len();
+    let limit = opts.max_chunks.unwrap_or(usize::MAX);
+    let mut in_flight = futures::stream::iter(chunks.into_iter().take(limit).map(|batch| {
+        let new: Vec<RegisterAddressNumberRequest> = batch
+            .iter()
+            .filter(|(_, _, _, new)| *new)
+            .map(|(u, _, _, _)| RegisterAddressNumberRequest {
+                unified_address_number: (*u).clone(),
+            })
+            .collect();
+        let mut symbols = symbols.clone();
+        let mut copies = copies.clone();
+        async move {
+            let registered = if new.is_empty() {
+                0
+            } else {
+                symbols
+                    .register_address_numbers(tokio_stream::iter(new))
+                    .await?
+                    .into_inner()
+                    .accepted
+            };
+            let reqs: Vec<PutCopyRequest> = batch
+                .iter()
+                .map(|(u, p, _, _)| PutCopyRequest {
+                    copy: Some(ProvisionCopy {
+                        unified_address_number: (*u).clone(),
+                        item: VACCINATION_ITEM,
+                        content: Some(content_of(p.history())),
+                        ..Default::default()
+                    }),
+                })
+                .collect();
+            let summary = copies
+                .import_copies(tokio_stream::iter(reqs))
+                .await?
+                .into_inner();
+            Ok::<_, VaccinationError>((batch, registered, summary))
+        }
+    }))
+    .buffered(2);
+    let mut done_chunks = 0;
+    while let Some(result) = in_flight.next().await {
+        let (batch, registered, summary) = result?;
+        done_chunks += 1;
+        report.registered += registered;
+        report.sent += batch.len() as u64;
+        report.accepted += summary.accepted;
+        let mut refused_at = vec![false; batch.len()];
+        for e in &summary.errors {
+            if let Some(slot) = refused_at.get_mut(e.index as usize) {
+                *slot = true;
+            }
+            report.refused.push(Refused {
+                unified_address_number: e.key.clone(),
+                field: e.field.clone(),
+                reason: e.reason.clone(),
+            });
+        }
+        // If the gateway listed fewer errors than it counted, we cannot tell which were
+        // kept: record none of this chunk, so all of it is sent again next time.
+        if summary.rejected as usize == summary.errors.len() {
+            let acked: Vec<(String, Option<[u8; 32]>)> = batch
+                .iter()
+                .zip(&refused_at)
+                .filter(|(_, r)| !**r)
+                .map(|((u, _, h, _), _)| ((*u).clone(), Some(*h)))
+                .collect();
+            state.record(&acked)?;
+        }
+        progress.inc(batch.len() as u64);
+    }
+    drop(in_flight);
+    if done_chunks < total_chunks {
+        progress.finish();
+        return Ok(report);
+    }
+    progress.finish();
+    let mut deleted = Vec::new();
+    for uan in gone {
+        copies
+            .delete_copy(DeleteCopyRequest {
+                unified_address_number: uan.clone(),
+                item: VACCINATION_ITEM,
+            })
+            .await?;
+        deleted.push((uan, None));
+    }
+    report.deleted = deleted.len() as u64;
+    state.record(&deleted)?;
+    state.compact()?;
+    report.complete = true;
+    Ok(report)
+}
+
+/// The content hash of each person of the master, as the state file would hold it.
+pub fn master_hashes(master: &LocalMaster) -> HashMap<String, String> {
+    master
+        .persons
+        .iter()
+        .map(|(u, p)| (u.clone(), hex::encode(crate::model::person_sha256(p))))
+        .collect()
+}

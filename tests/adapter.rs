@@ -1,0 +1,385 @@
+//! The vaccination adapter against real servers on loopback with mTLS: generate → CSV →
+//! symbols → gateway copies → export → reconcile; incremental and interrupted syncs;
+//! transfer-in between two cities, including a wrong previous-city code.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use renkei_e2e::{OKAZAKI, SAPPORO, TestCluster, YOKOHAMA, all_bytes_under};
+use renkei_proto::v1::{DeleteCopyRequest, Dose, ProvisionCopy, PutCopyRequest};
+use renkei_vaccination::client::NoProgress;
+use renkei_vaccination::generate::{GenOptions, GenSinks, GenSummary, generate, my_number_of};
+use renkei_vaccination::ledger::{ReadOptions, read_ledger};
+use renkei_vaccination::model::content_of;
+use renkei_vaccination::reconcile::reconcile;
+use renkei_vaccination::symbols::{acquire_all, parse_address_export, read_address_export};
+use renkei_vaccination::sync::{SyncOptions, sync};
+use renkei_vaccination::transfer::{TransferOptions, TransferOutcome, ask_previous_city, merge};
+use renkei_vaccination::{LocalMaster, TextEncoding, VaccinationError};
+
+const SEED: u64 = 5;
+
+fn gen_files(dir: &Path, city: &str, residents: u64) -> GenSummary {
+    let create = |n: &str| std::io::BufWriter::new(std::fs::File::create(dir.join(n)).unwrap());
+    let opts = GenOptions {
+        seed: SEED,
+        residents,
+        city: city.into(),
+        today: renkei_vaccination::ledger::today_jst(),
+        anomalies: true,
+    };
+    let mut sinks = GenSinks::new(
+        create("vaccinations.csv"),
+        create("residents.csv"),
+        create("address-export.csv"),
+    )
+    .unwrap();
+    let s = generate(&opts, &mut sinks, |_| {}).unwrap();
+    sinks.finish().unwrap();
+    s
+}
+
+fn read(dir: &Path) -> LocalMaster {
+    let r = read_ledger(&dir.join("vaccinations.csv"), &ReadOptions::default()).unwrap();
+    r.master
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_sync_export_reconcile_round_trip() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = gen_files(dir.path(), YOKOHAMA, 6000);
+
+    // The seeded bad rows are reported and left out; everything else is in the master.
+    let report = read_ledger(
+        &dir.path().join("vaccinations.csv"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.errors.len() as u64, summary.bad_rows);
+    assert!(summary.bad_rows > 0);
+    let mut master = report.master;
+    assert_eq!(master.persons.len() as u64, summary.persons_with_records);
+
+    // Symbols for the whole population, from the address system's export.
+    let (entries, errors) =
+        read_address_export(&dir.path().join("address-export.csv"), TextEncoding::Auto).unwrap();
+    assert!(errors.is_empty());
+    assert_eq!(entries.len(), 6000);
+    let symbols = acquire_all(tc.backoffice(YOKOHAMA), entries, 700, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(symbols.acquired, 6000, "{:?}", symbols.failed.first());
+
+    // Full load.
+    let state = dir.path().join("sync.state");
+    let opts = SyncOptions {
+        chunk: 500,
+        ..SyncOptions::new(&state)
+    };
+    let r = sync(tc.backoffice(YOKOHAMA), &master, &opts, &NoProgress)
+        .await
+        .unwrap();
+    assert!(r.refused.is_empty(), "{:?}", r.refused);
+    assert_eq!(r.sent, master.persons.len() as u64);
+    assert_eq!(r.accepted, r.sent);
+
+    // Export and reconcile: no differences.
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        rec.is_clean(),
+        "missing {:?} extra {:?} different {:?}",
+        rec.missing.len(),
+        rec.extra.len(),
+        rec.different.first()
+    );
+    assert_eq!(rec.matched, master.persons.len() as u64);
+
+    // Nothing the adapter wrote holds a My Number.
+    let my_numbers: HashSet<Vec<u8>> = (1..=6000)
+        .map(|i| my_number_of(SEED, i).into_bytes())
+        .collect();
+    assert!(!holds_any(&std::fs::read(&state).unwrap(), &my_numbers));
+
+    // A re-run with nothing changed sends nothing.
+    let again = sync(tc.backoffice(YOKOHAMA), &master, &opts, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.sent, again.unchanged),
+        (0, master.persons.len() as u64)
+    );
+
+    // 1% of persons change: exactly those are sent, and the copies match again.
+    let changed: Vec<String> = master.persons.keys().step_by(100).cloned().collect();
+    for uan in &changed {
+        let p = master.persons.get_mut(uan).unwrap();
+        p.doses.push(Dose {
+            vaccine_code: "COVID".into(),
+            dose_number: 7,
+            date: "2024-10-15".into(),
+            lot: "CV001A".into(),
+            ..Default::default()
+        });
+    }
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(rec.different.len(), changed.len());
+    assert!(
+        rec.different
+            .iter()
+            .all(|d| d.only_local.len() == 1 && d.only_gateway.is_empty())
+    );
+    let inc = sync(tc.backoffice(YOKOHAMA), &master, &opts, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(inc.sent, changed.len() as u64);
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+
+    // Reconciliation finds a copy lost at the gateway and one the master does not know.
+    let lost = master.persons.keys().next().unwrap().clone();
+    tc.copies(YOKOHAMA)
+        .delete_copy(DeleteCopyRequest {
+            unified_address_number: lost.clone(),
+            item: 25,
+        })
+        .await
+        .unwrap();
+    let stranger = "99999999";
+    tc.symbols(YOKOHAMA)
+        .register_address_number(renkei_proto::v1::RegisterAddressNumberRequest {
+            unified_address_number: stranger.into(),
+        })
+        .await
+        .unwrap();
+    tc.copies(YOKOHAMA)
+        .put_copy(PutCopyRequest {
+            copy: Some(ProvisionCopy {
+                unified_address_number: stranger.into(),
+                item: 25,
+                content: Some(content_of(Default::default())),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(rec.missing, vec![lost.clone()]);
+    assert_eq!(rec.extra, vec![stranger.to_owned()]);
+    assert!(rec.different.is_empty());
+
+    // A person removed from the master has their copy deleted on the next sync.
+    let removed = master.persons.keys().nth(5).unwrap().clone();
+    master.persons.remove(&removed);
+    let s = sync(tc.backoffice(YOKOHAMA), &master, &opts, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(s.deleted, 1);
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    // The lost copy is still missing (the state says it was sent): a full sync repairs it.
+    assert_eq!(rec.missing, vec![lost]);
+    let full = SyncOptions {
+        full: true,
+        ..opts.clone()
+    };
+    sync(tc.backoffice(YOKOHAMA), &master, &full, &NoProgress)
+        .await
+        .unwrap();
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert!(rec.missing.is_empty() && rec.different.is_empty());
+    assert_eq!(rec.extra, vec![stranger.to_owned()]);
+
+    // No My Number reached the gateway's or the hub's storage either.
+    let dir_data = tc.stop().await;
+    for (p, b) in all_bytes_under(dir_data.path()) {
+        assert!(
+            !holds_any(&b, &my_numbers),
+            "a My Number in {}",
+            p.display()
+        );
+    }
+}
+
+/// Whether any 12-byte window of `haystack` is one of the My Numbers.
+fn holds_any(haystack: &[u8], my_numbers: &HashSet<Vec<u8>>) -> bool {
+    haystack.windows(12).any(|w| my_numbers.contains(w))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sync_resumes_without_resending() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    gen_files(dir.path(), YOKOHAMA, 1500);
+    let master = read(dir.path());
+    let total = master.persons.len() as u64;
+    assert!(total > 400);
+    let state = dir.path().join("sync.state");
+    let interrupted = SyncOptions {
+        chunk: 100,
+        max_chunks: Some(3),
+        ..SyncOptions::new(&state)
+    };
+    let first = sync(tc.backoffice(YOKOHAMA), &master, &interrupted, &NoProgress)
+        .await
+        .unwrap();
+    assert!(!first.complete);
+    assert_eq!(first.sent, 300);
+    // A torn line, as a crash mid-append would leave.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&state)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"14100000000"))
+        .unwrap();
+    let resumed = SyncOptions {
+        chunk: 100,
+        ..SyncOptions::new(&state)
+    };
+    let second = sync(tc.backoffice(YOKOHAMA), &master, &resumed, &NoProgress)
+        .await
+        .unwrap();
+    assert!(second.complete);
+    assert_eq!(second.unchanged, 300);
+    assert_eq!(second.sent, total - 300);
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_in_merges_the_previous_citys_doses_and_a_wrong_code_finds_no_one() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    gen_files(dir.path(), YOKOHAMA, 400);
+    let yokohama = read(dir.path());
+    // The previous city holds records and symbols for its population.
+    let (entries, _) =
+        read_address_export(&dir.path().join("address-export.csv"), TextEncoding::Auto).unwrap();
+    acquire_all(tc.backoffice(YOKOHAMA), entries, 1000, &NoProgress)
+        .await
+        .unwrap();
+    let state = dir.path().join("y.state");
+    sync(
+        tc.backoffice(YOKOHAMA),
+        &yokohama,
+        &SyncOptions::new(&state),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    // A child with several doses moves to 札幌市.
+    let (child_uan, child) = yokohama
+        .persons
+        .iter()
+        .find(|(_, p)| p.doses.len() >= 5 && p.doses.iter().all(|d| !d.date_unknown))
+        .unwrap();
+    let i: u64 = child_uan[5..].parse().unwrap();
+    let my_number = my_number_of(SEED, i);
+    // 札幌市's address system registers the newcomer and acquires their symbol.
+    let new_uan = "0110029000777";
+    let export = format!("統合宛名番号,個人番号\n{new_uan},{my_number}\n");
+    let (entries, errors) = parse_address_export("sapporo.csv", export.as_bytes()).unwrap();
+    assert!(errors.is_empty());
+    let got = acquire_all(tc.backoffice(SAPPORO), entries, 10, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(got.acquired, 1);
+    // 札幌市 already knows the first dose (from the 母子健康手帳), without its date.
+    let mut local = renkei_vaccination::Person::default();
+    let mut known = child.doses[0].clone();
+    known.date = String::new();
+    known.date_unknown = true;
+    local.doses.push(known);
+
+    let opts = TransferOptions {
+        unified_address_number: new_uan.into(),
+        previous_city: YOKOHAMA.into(),
+        inquiry_id: None,
+        idempotency_key: Some("transfer-test-1".into()),
+        wait: Duration::from_secs(20),
+        case_reference: "転入 test".into(),
+    };
+    let (inquiry, outcome) = ask_previous_city(tc.backoffice(SAPPORO), &opts)
+        .await
+        .unwrap();
+    let TransferOutcome::Answered { received } = outcome else {
+        panic!("expected an answer, got {outcome:?}");
+    };
+    assert_eq!(received.len(), child.doses.len());
+    let s = merge(&mut local, &received, YOKOHAMA);
+    assert_eq!(
+        (s.added, s.already_known, s.dated),
+        (child.doses.len() - 1, 1, 1)
+    );
+    assert_eq!(local.doses.len(), child.doses.len());
+    assert!(local.doses.iter().all(|d| !d.date_unknown));
+    // Merging the same answer twice adds nothing.
+    assert_eq!(merge(&mut local, &received, YOKOHAMA).added, 0);
+    // Resuming by inquiry id gives the same answer.
+    let resumed = TransferOptions {
+        inquiry_id: Some(inquiry.inquiry_id.clone()),
+        ..opts.clone()
+    };
+    let (_, again) = ask_previous_city(tc.backoffice(SAPPORO), &resumed)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        TransferOutcome::Answered {
+            received: received.clone()
+        }
+    );
+    // The merged record writes as ledger CSV and reads back the same.
+    let mut merged = LocalMaster::default();
+    merged.persons.insert(new_uan.into(), local.clone());
+    let out = dir.path().join("merged.csv");
+    renkei_vaccination::ledger::write_ledger(std::fs::File::create(&out).unwrap(), &merged)
+        .unwrap();
+    let back = read_ledger(&out, &ReadOptions::default()).unwrap();
+    assert!(back.errors.is_empty());
+    assert_eq!(back.master.persons[new_uan].doses, local.doses);
+
+    // A wrong previous-city code (a real city the child never lived in): no such person.
+    let wrong = TransferOptions {
+        previous_city: OKAZAKI.into(),
+        idempotency_key: Some("transfer-test-2".into()),
+        ..opts.clone()
+    };
+    let (_, outcome) = ask_previous_city(tc.backoffice(SAPPORO), &wrong)
+        .await
+        .unwrap();
+    match outcome {
+        TransferOutcome::NoSuchPerson { message } => {
+            assert!(message.contains("no such person"), "{message}");
+        }
+        other => panic!("expected no such person, got {other:?}"),
+    }
+    // A code with a wrong check digit never leaves the adapter.
+    let typo = TransferOptions {
+        previous_city: "141004".into(),
+        idempotency_key: Some("transfer-test-3".into()),
+        ..opts
+    };
+    match ask_previous_city(tc.backoffice(SAPPORO), &typo).await {
+        Err(VaccinationError::Invalid(m)) => assert!(m.contains("previous-city code"), "{m}"),
+        other => panic!("expected a refusal of the code, got {other:?}"),
+    }
+}
