@@ -139,7 +139,6 @@ pub fn ask_request(key: &str, uan: &str, provider: &str, item: u32) -> SubmitInq
         item,
         case_reference: String::new(),
         disclose_after_ms: 0,
-        ..Default::default()
     }
 }
 

@@ -324,7 +324,6 @@ impl Demo {
                 procedure: procedure.into(),
                 item,
                 case_reference: format!("転入-{key}"),
-                disclose_after_ms: 0,
                 ..Default::default()
             })
             .await?

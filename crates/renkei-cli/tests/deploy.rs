@@ -203,7 +203,6 @@ async fn hub_and_gateway_run_as_separate_processes_from_deploy_files() {
             procedure: "vaccination".into(),
             item: 25,
             case_reference: String::new(),
-            disclose_after_ms: 0,
             ..Default::default()
         })
         .await
