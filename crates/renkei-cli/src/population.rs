@@ -57,31 +57,6 @@ pub fn my_number(rng: &mut Rng) -> String {
 
 const MAKERS: [&str; 4] = ["第一三共", "KMバイオロジクス", "武田薬品工業", "MSD"];
 
-/// The routine childhood schedule (A類), simplified: (vaccine, dose, age in days).
-const SCHEDULE: &[(&str, u32, i64)] = &[
-    ("HBV", 1, 60),
-    ("ROTA", 1, 60),
-    ("PCV", 1, 60),
-    ("DPT-IPV-HIB", 1, 60),
-    ("HBV", 2, 90),
-    ("ROTA", 2, 90),
-    ("PCV", 2, 90),
-    ("DPT-IPV-HIB", 2, 90),
-    ("PCV", 3, 120),
-    ("DPT-IPV-HIB", 3, 120),
-    ("BCG", 1, 150),
-    ("HBV", 3, 220),
-    ("MR", 1, 370),
-    ("VAR", 1, 370),
-    ("PCV", 4, 400),
-    ("DPT-IPV-HIB", 4, 450),
-    ("VAR", 2, 550),
-    ("JE", 1, 1100),
-    ("JE", 2, 1130),
-    ("JE", 3, 1470),
-    ("MR", 2, 2100),
-];
-
 /// Doses a child born on `birth` has had by `today`, with realistic jitter and lots.
 pub fn childhood_history(
     rng: &mut Rng,
@@ -90,7 +65,7 @@ pub fn childhood_history(
     institution: &str,
 ) -> VaccinationHistory {
     let mut doses = Vec::new();
-    for (code, n, age) in SCHEDULE {
+    for (code, n, age) in renkei_core::vaccines::CHILD_SCHEDULE {
         let date = birth + time::Duration::days(age + rng.below(20) as i64);
         if date > today {
             continue;

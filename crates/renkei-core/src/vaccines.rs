@@ -118,6 +118,35 @@ pub fn lookup(code: &str) -> Option<&'static Vaccine> {
     VACCINES.iter().find(|v| v.code == code)
 }
 
+/// The routine childhood schedule (A類), simplified from the 定期接種 timetable: (vaccine
+/// code, dose number, typical age in days). Shared by the demo population and `gen-data` so the
+/// two synthetic sources agree.
+pub const CHILD_SCHEDULE: &[(&str, u32, i64)] = &[
+    ("HBV", 1, 60),
+    ("ROTA", 1, 60),
+    ("PCV", 1, 60),
+    ("DPT-IPV-HIB", 1, 60),
+    ("HBV", 2, 90),
+    ("ROTA", 2, 90),
+    ("PCV", 2, 90),
+    ("DPT-IPV-HIB", 2, 90),
+    ("PCV", 3, 120),
+    ("DPT-IPV-HIB", 3, 120),
+    ("BCG", 1, 150),
+    ("HBV", 3, 220),
+    ("MR", 1, 370),
+    ("VAR", 1, 370),
+    ("PCV", 4, 400),
+    ("DPT-IPV-HIB", 4, 450),
+    ("VAR", 2, 550),
+    ("JE", 1, 1100),
+    ("JE", 2, 1130),
+    ("JE", 3, 1470),
+    ("MR", 2, 2100),
+    ("JE", 4, 3300),
+    ("DT", 1, 4100),
+];
+
 #[cfg(test)]
 mod tests {
     #[test]

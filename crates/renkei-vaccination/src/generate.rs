@@ -176,34 +176,6 @@ const TOWNS: &[&str] = &[
 /// Known cities a mover may come from or go to; a code from here is a real, valid one.
 const OTHER_CITIES: &[&str] = &["011002", "141003", "232025", "072036", "382051", "271403"];
 
-/// (vaccine, dose, age in days, makers) of the routine childhood schedule (A類),
-/// simplified from the 定期接種 timetable.
-const CHILD_SCHEDULE: &[(&str, u32, i64)] = &[
-    ("HBV", 1, 60),
-    ("ROTA", 1, 60),
-    ("PCV", 1, 60),
-    ("DPT-IPV-HIB", 1, 60),
-    ("HBV", 2, 90),
-    ("ROTA", 2, 90),
-    ("PCV", 2, 90),
-    ("DPT-IPV-HIB", 2, 90),
-    ("PCV", 3, 120),
-    ("DPT-IPV-HIB", 3, 120),
-    ("BCG", 1, 150),
-    ("HBV", 3, 220),
-    ("MR", 1, 370),
-    ("VAR", 1, 370),
-    ("PCV", 4, 400),
-    ("DPT-IPV-HIB", 4, 450),
-    ("VAR", 2, 550),
-    ("JE", 1, 1100),
-    ("JE", 2, 1130),
-    ("JE", 3, 1470),
-    ("MR", 2, 2100),
-    ("JE", 4, 3300),
-    ("DT", 1, 4100),
-];
-
 /// HPV for girls from 12 (coverage is low, as it was after 2013).
 const HPV_SCHEDULE: &[(u32, i64)] = &[(1, 4400), (2, 4460), (3, 4580)];
 
@@ -380,7 +352,7 @@ impl Ctx<'_> {
         let age_days = (today - birth).whole_days();
         if age_days < 17 * 365 {
             let mut dropped = false;
-            for (code, n, age) in CHILD_SCHEDULE {
+            for (code, n, age) in renkei_core::vaccines::CHILD_SCHEDULE {
                 dropped |= self.rng.chance(8);
                 if dropped || self.rng.chance(25) {
                     continue;

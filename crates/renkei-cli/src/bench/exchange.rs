@@ -401,29 +401,12 @@ async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::
         let (uans, clients) = (uans.clone(), clients.clone());
         async move {
             let mut c = clients[(i as usize) % clients.len()].clone();
-            let req = SubmitInquiryRequest {
-                idempotency_key: format!("bench-{run_id}-{i}"),
-                unified_address_number: uans[(i as usize) % uans.len()].clone(),
-                provider: PROVIDER.into(),
-                procedure: "vaccination".into(),
-                item: 25,
-                case_reference: String::new(),
-                disclose_after_ms: 0,
-            };
-            let inquiry = c
-                .submit_inquiry(req)
-                .await
-                .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-                .into_inner();
-            if inquiry.state == InquiryState::Answered as i32 && inquiry.content.is_some() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "inquiry ended {:?}: {:?}",
-                    inquiry.state,
-                    inquiry.refusal.map(|r| r.message)
-                ))
-            }
+            ask(
+                &mut c,
+                format!("bench-{run_id}-{i}"),
+                uans[(i as usize) % uans.len()].clone(),
+            )
+            .await
         }
     })
     .await?;
@@ -466,25 +449,7 @@ async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
             let clients = clients.clone();
             async move {
                 let mut c = clients[(i as usize) % clients.len()].clone();
-                let req = SubmitInquiryRequest {
-                    idempotency_key: format!("b-{i}"),
-                    unified_address_number: "0".into(),
-                    provider: PROVIDER.into(),
-                    procedure: "vaccination".into(),
-                    item: 25,
-                    case_reference: String::new(),
-                    disclose_after_ms: 0,
-                };
-                let inquiry = c
-                    .submit_inquiry(req)
-                    .await
-                    .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-                    .into_inner();
-                if inquiry.content.is_some() {
-                    Ok(())
-                } else {
-                    Err("no content".into())
-                }
+                ask(&mut c, format!("b-{i}"), "0".into()).await
             }
         },
     )
@@ -578,4 +543,35 @@ fn dir_size(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// One inquiry of the load: submitted, and counted only if it was answered with content.
+async fn ask(
+    client: &mut InquiriesClient<Channel>,
+    idempotency_key: String,
+    unified_address_number: String,
+) -> Result<(), String> {
+    let req = SubmitInquiryRequest {
+        idempotency_key,
+        unified_address_number,
+        provider: PROVIDER.into(),
+        procedure: "vaccination".into(),
+        item: 25,
+        case_reference: String::new(),
+        disclose_after_ms: 0,
+    };
+    let inquiry = client
+        .submit_inquiry(req)
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+        .into_inner();
+    if inquiry.state == InquiryState::Answered as i32 && inquiry.content.is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "inquiry ended {:?}: {:?}",
+            inquiry.state,
+            inquiry.refusal.map(|r| r.message)
+        ))
+    }
 }
