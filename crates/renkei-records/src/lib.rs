@@ -13,7 +13,7 @@ mod retention;
 mod stats;
 
 pub use retention::DEFAULT_RETENTION_DAYS;
-pub use stats::{StatKey, Statistics};
+pub use stats::{StatKey, Statistics, direction_name, outcome_name};
 
 use prost::Message as _;
 use renkei_ledger::Ledger;
@@ -48,6 +48,70 @@ pub struct RecordQuery {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: usize,
+    /// Exactly this counterparty (the other side of the exchange).
+    pub counterparty: Option<String>,
+    pub procedure: Option<String>,
+    /// A [`renkei_proto::v1::Direction`] value.
+    pub direction: Option<i32>,
+    /// [`renkei_proto::v1::Outcome`] values; empty means any.
+    pub outcomes: Vec<i32>,
+    /// [`RecordBook::page`] only: the first sequence number to look at.
+    pub from_seq: u64,
+    /// [`RecordBook::page`] only: at most this many records are examined per call
+    /// (0: no bound), so a narrow filter over a 7-year log cannot hold a call for long.
+    pub scan_limit: usize,
+}
+
+impl RecordQuery {
+    fn matches(&self, r: &ExchangeRecord) -> bool {
+        self.since_ms.is_none_or(|s| r.recorded_at_ms >= s)
+            && self.until_ms.is_none_or(|u| r.recorded_at_ms < u)
+            && self
+                .unified_address_number
+                .as_ref()
+                .is_none_or(|u| &r.unified_address_number == u)
+            && self.inquiry_id.as_ref().is_none_or(|i| &r.inquiry_id == i)
+            && self.permit_id.as_ref().is_none_or(|p| &r.permit_id == p)
+            && self.person_ref.as_ref().is_none_or(|p| &r.person_ref == p)
+            && self
+                .agency
+                .as_ref()
+                .is_none_or(|a| &r.counterparty == a || &r.inquirer == a || &r.provider == a)
+            && self
+                .counterparty
+                .as_ref()
+                .is_none_or(|c| &r.counterparty == c)
+            && self.procedure.as_ref().is_none_or(|p| &r.procedure == p)
+            && self.direction.is_none_or(|d| r.direction == d)
+            && (self.outcomes.is_empty() || self.outcomes.contains(&r.outcome))
+    }
+
+    /// The index that narrows the search most, if any filter has one.
+    fn index_prefix(&self) -> Option<Vec<u8>> {
+        if let Some(u) = &self.unified_address_number {
+            Some(prefix(b'u', u.as_bytes()))
+        } else if let Some(i) = &self.inquiry_id {
+            Some(prefix(b'i', i.as_bytes()))
+        } else if let Some(p) = &self.permit_id {
+            Some(prefix(b'p', p.as_bytes()))
+        } else if let Some(p) = &self.person_ref {
+            Some(prefix(b'r', p))
+        } else {
+            // The agency index holds every counterparty too.
+            self.agency
+                .as_ref()
+                .or(self.counterparty.as_ref())
+                .map(|a| prefix(b'a', a.as_bytes()))
+        }
+    }
+}
+
+/// One page of [`RecordBook::page`].
+#[derive(Debug, Clone, Default)]
+pub struct RecordPage {
+    pub records: Vec<ExchangeRecord>,
+    /// The sequence number the next page starts from; `None` when nothing is left.
+    pub next: Option<u64>,
 }
 
 const UPTO: &[u8] = b"~indexed-upto";
@@ -56,6 +120,9 @@ const UPTO: &[u8] = b"~indexed-upto";
 pub struct RecordBook {
     ledger: Ledger,
     index: Tree,
+    /// One counter update at a time (module `stats`): counters are read, added to and
+    /// written back.
+    counting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn key(tag: u8, value: &[u8], seq: u64) -> Vec<u8> {
@@ -102,7 +169,11 @@ fn index_keys(r: &ExchangeRecord, seq: u64) -> Vec<Vec<u8>> {
 impl RecordBook {
     /// Opens the book and brings its index up to date with the ledger.
     pub fn open(ledger: Ledger, index: Tree) -> Result<RecordBook, RecordError> {
-        let book = RecordBook { ledger, index };
+        let book = RecordBook {
+            ledger,
+            index,
+            counting: Default::default(),
+        };
         book.catch_up()?;
         Ok(book)
     }
@@ -190,68 +261,84 @@ impl RecordBook {
 
     /// Records matching `q`, oldest first, at most `q.limit` (0 means 1000).
     pub fn query(&self, q: &RecordQuery) -> Result<Vec<ExchangeRecord>, RecordError> {
+        let q = RecordQuery {
+            from_seq: 0,
+            scan_limit: 0,
+            ..q.clone()
+        };
+        Ok(self.page(&q)?.records)
+    }
+
+    /// Records matching `q` from sequence `q.from_seq` on, oldest first: at most `q.limit`
+    /// (0 means 1000), and at most `q.scan_limit` examined. A page may hold fewer records
+    /// than the limit (even none) and still have a next one: only `next == None` means the
+    /// end. Records appended meanwhile appear on a later page; none appears twice.
+    pub fn page(&self, q: &RecordQuery) -> Result<RecordPage, RecordError> {
         let limit = if q.limit == 0 { 1000 } else { q.limit };
-        let in_time = |r: &ExchangeRecord| {
-            q.since_ms.is_none_or(|s| r.recorded_at_ms >= s)
-                && q.until_ms.is_none_or(|u| r.recorded_at_ms < u)
-        };
-        let matches = |r: &ExchangeRecord| {
-            in_time(r)
-                && q.unified_address_number
-                    .as_ref()
-                    .is_none_or(|u| &r.unified_address_number == u)
-                && q.inquiry_id.as_ref().is_none_or(|i| &r.inquiry_id == i)
-                && q.permit_id.as_ref().is_none_or(|p| &r.permit_id == p)
-                && q.person_ref.as_ref().is_none_or(|p| &r.person_ref == p)
-                && q.agency
-                    .as_ref()
-                    .is_none_or(|a| &r.counterparty == a || &r.inquirer == a || &r.provider == a)
-        };
-        let index_prefix = if let Some(u) = &q.unified_address_number {
-            Some(prefix(b'u', u.as_bytes()))
-        } else if let Some(i) = &q.inquiry_id {
-            Some(prefix(b'i', i.as_bytes()))
-        } else if let Some(p) = &q.permit_id {
-            Some(prefix(b'p', p.as_bytes()))
-        } else if let Some(p) = &q.person_ref {
-            Some(prefix(b'r', p))
+        let budget = if q.scan_limit == 0 {
+            usize::MAX
         } else {
-            q.agency.as_ref().map(|a| prefix(b'a', a.as_bytes()))
+            q.scan_limit
         };
+        let start = q.from_seq.max(self.ledger.first_kept());
         let mut out = Vec::new();
-        match index_prefix {
+        let mut examined = 0usize;
+        match q.index_prefix() {
             Some(p) => {
-                for item in self.index.scan_prefix(&p) {
+                let mut from = p.clone();
+                from.extend_from_slice(&start.to_be_bytes());
+                for item in self.index.range(from..) {
                     let (k, _) = item.map_err(renkei_store::StoreError::from)?;
-                    let Some(seq_bytes) = k.get(k.len().saturating_sub(8)..) else {
+                    if !k.starts_with(&p) {
+                        break;
+                    }
+                    let Some(seq) = k
+                        .get(k.len().saturating_sub(8)..)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                    else {
                         continue;
                     };
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(seq_bytes);
-                    if let Some(r) = self.get(u64::from_be_bytes(b))?
-                        && matches(&r)
+                    if out.len() >= limit || examined >= budget {
+                        return Ok(RecordPage {
+                            records: out,
+                            next: Some(seq),
+                        });
+                    }
+                    examined += 1;
+                    if let Some(r) = self.get(seq)?
+                        && q.matches(&r)
                     {
                         out.push(r);
-                        if out.len() >= limit {
-                            break;
-                        }
                     }
                 }
+                Ok(RecordPage {
+                    records: out,
+                    next: None,
+                })
             }
             None => {
-                for seq in 0..self.ledger.len() {
+                let len = self.ledger.len();
+                for seq in start..len {
+                    if out.len() >= limit || examined >= budget {
+                        return Ok(RecordPage {
+                            records: out,
+                            next: Some(seq),
+                        });
+                    }
+                    examined += 1;
                     if let Some(r) = self.get(seq)?
-                        && matches(&r)
+                        && q.matches(&r)
                     {
                         out.push(r);
-                        if out.len() >= limit {
-                            break;
-                        }
                     }
                 }
+                Ok(RecordPage {
+                    records: out,
+                    next: None,
+                })
             }
         }
-        Ok(out)
     }
 }
 
@@ -343,6 +430,142 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pages_return_every_match_once_and_counters_match_the_records() {
+        use renkei_proto::v1::{Direction, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        // 2025-11-23 00:00 JST, then one record per hour for 50 hours.
+        let day0 = 1_763_823_600_000;
+        for i in 0..50i64 {
+            let mut r = record(
+                &format!("{}", 100 + i % 5),
+                &format!("q-{i}"),
+                day0 + i * 3_600_000,
+            );
+            r.outcome = if i % 3 == 0 {
+                Outcome::Refused
+            } else {
+                Outcome::Provided
+            } as i32;
+            r.direction = if i % 2 == 0 {
+                Direction::Inquiry
+            } else {
+                Direction::Provision
+            } as i32;
+            r.counterparty = if i % 4 == 0 { "141003" } else { "011002" }.into();
+            book.append(r).await.unwrap();
+        }
+        let all = |q: RecordQuery| {
+            let mut seen = Vec::new();
+            let mut q = RecordQuery {
+                limit: 3,
+                scan_limit: 7,
+                ..q
+            };
+            loop {
+                let page = book.page(&q).unwrap();
+                assert!(page.records.len() <= 3);
+                seen.extend(page.records.into_iter().map(|r| r.sequence));
+                match page.next {
+                    Some(n) => q.from_seq = n,
+                    None => return seen,
+                }
+            }
+        };
+        let want =
+            |f: &dyn Fn(i64) -> bool| (0..50u64).filter(|&i| f(i as i64)).collect::<Vec<_>>();
+        assert_eq!(all(RecordQuery::default()), want(&|_| true));
+        assert_eq!(
+            all(RecordQuery {
+                outcomes: vec![Outcome::Refused as i32],
+                ..Default::default()
+            }),
+            want(&|i| i % 3 == 0)
+        );
+        assert_eq!(
+            all(RecordQuery {
+                counterparty: Some("141003".into()),
+                ..Default::default()
+            }),
+            want(&|i| i % 4 == 0)
+        );
+        assert_eq!(
+            all(RecordQuery {
+                unified_address_number: Some("102".into()),
+                direction: Some(Direction::Inquiry as i32),
+                ..Default::default()
+            }),
+            want(&|i| i % 5 == 2 && i % 2 == 0)
+        );
+        // Day 2 (JST) only.
+        assert_eq!(
+            all(RecordQuery {
+                since_ms: Some(day0 + 86_400_000),
+                until_ms: Some(day0 + 2 * 86_400_000),
+                ..Default::default()
+            }),
+            want(&|i| (24..48).contains(&i))
+        );
+
+        let stats = book.statistics(None, None).unwrap();
+        assert_eq!(stats.rows.values().sum::<u64>(), 50);
+        let count = |stats: &Statistics, day: &str, d: &str, o: &str| {
+            stats
+                .rows
+                .iter()
+                .filter(|(k, _)| k.day == day && k.direction == d && k.outcome == o)
+                .map(|(_, n)| *n)
+                .sum::<u64>()
+        };
+        let by_hand = |lo: i64, hi: i64, inquiry: bool, refused: bool| {
+            (lo..hi)
+                .filter(|i| (i % 2 == 0) == inquiry && (i % 3 == 0) == refused)
+                .count() as u64
+        };
+        assert_eq!(
+            count(&stats, "2025-11-23", "inquiry", "refused"),
+            by_hand(0, 24, true, true)
+        );
+        assert_eq!(
+            count(&stats, "2025-11-24", "provision", "provided"),
+            by_hand(24, 48, false, false)
+        );
+        assert_eq!(
+            count(&stats, "2025-11-25", "inquiry", "provided"),
+            by_hand(48, 50, true, false)
+        );
+        let one_day = book
+            .statistics(Some("2025-11-24"), Some("2025-11-25"))
+            .unwrap();
+        assert_eq!(one_day.rows.values().sum::<u64>(), 24);
+        // New records are folded in on the next read, each exactly once.
+        book.append(record("100", "late", day0)).await.unwrap();
+        assert_eq!(
+            book.statistics(None, None)
+                .unwrap()
+                .rows
+                .values()
+                .sum::<u64>(),
+            51
+        );
+        assert_eq!(book.update_counters().unwrap(), 0);
+        // Counters lost with the index are rebuilt from the log.
+        let idx = store.global("idx").unwrap();
+        idx.clear().unwrap();
+        drop(book);
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, idx).unwrap();
+        let rebuilt = book.statistics(None, None).unwrap();
+        assert_eq!(rebuilt.rows.values().sum::<u64>(), 51);
+        assert_eq!(
+            count(&rebuilt, "2025-11-23", "inquiry", "refused"),
+            by_hand(0, 24, true, true)
+        );
+    }
+
+    #[tokio::test]
     async fn retention_purges_old_records_records_the_purge_and_stays_verifiable() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
@@ -381,6 +604,14 @@ mod tests {
                 book.purge_recorded_before(2_000_000, "141003", now, 2557)
             })
         };
+        assert_eq!(
+            book.statistics(None, None)
+                .unwrap()
+                .rows
+                .values()
+                .sum::<u64>(),
+            80
+        );
         let purged = purge(6_000_000).await.unwrap().unwrap();
         let kept = book.ledger().first_kept();
         assert!(purged > 20 && purged <= 60, "{purged}");
@@ -401,6 +632,9 @@ mod tests {
         assert_eq!(last.outcome, renkei_proto::v1::Outcome::Purged as i32);
         assert_eq!(last.direction, renkei_proto::v1::Direction::System as i32);
         assert!(last.note.contains(&format!("0..{kept}")), "{}", last.note);
+        // Statistics outlive the records they count: 80 exchanges and the purge itself.
+        let stats = book.statistics(None, None).unwrap();
+        assert_eq!(stats.rows.values().sum::<u64>(), 81);
         // Nothing left to purge: a second run does nothing and records nothing.
         let len = book.len();
         assert_eq!(purge(6_000_001).await.unwrap().unwrap(), 0);

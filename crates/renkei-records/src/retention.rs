@@ -5,6 +5,7 @@
 use renkei_proto::v1::{Direction, ExchangeRecord, Outcome};
 use renkei_store::Batch;
 
+use crate::stats::{COUNTED, COUNTER_TAG};
 use crate::{RecordBook, RecordError, UPTO, check, decode};
 
 /// 7 years and the leap days they may hold.
@@ -44,7 +45,8 @@ impl RecordBook {
         let mut batch = Batch::default();
         for item in self.index.iter() {
             let (k, _) = item.map_err(renkei_store::StoreError::from)?;
-            if k.as_ref() == UPTO {
+            // Marks and statistics counters are not per record: they stay.
+            if k.as_ref() == UPTO || k.as_ref() == COUNTED || k.first() == Some(&COUNTER_TAG) {
                 continue;
             }
             let Some(seq) = k
