@@ -33,8 +33,8 @@ pub(crate) struct Ops {
 }
 
 /// Who is calling, as far as the connection proves it.
-struct Caller {
-    tenant: Arc<Tenant>,
+pub(super) struct Caller {
+    pub(super) tenant: Arc<Tenant>,
     terminal: Terminal,
     /// `Some(system)` for a back-office system (flags only), `None` for a terminal.
     system: Option<String>,
@@ -42,16 +42,16 @@ struct Caller {
 
 /// What one audit entry says about the call, filled in as the handler learns it.
 #[derive(Default)]
-struct Audit {
+pub(super) struct Audit {
     action: &'static str,
     operator: String,
-    target: String,
-    procedure: String,
-    detail: String,
+    pub(super) target: String,
+    pub(super) procedure: String,
+    pub(super) detail: String,
 }
 
 impl Audit {
-    fn new(action: &'static str) -> Audit {
+    pub(super) fn new(action: &'static str) -> Audit {
         Audit {
             action,
             ..Default::default()
@@ -81,7 +81,11 @@ fn outcome_of(e: &GatewayError) -> &'static str {
 }
 
 impl Ops {
-    fn caller<T>(&self, req: &Request<T>, flags_only_ok: bool) -> Result<Caller, Status> {
+    pub(super) fn caller<T>(
+        &self,
+        req: &Request<T>,
+        flags_only_ok: bool,
+    ) -> Result<Caller, Status> {
         let id = peer(req)?;
         let (agency, terminal, system) = match &id.role {
             Role::Terminal { agency, terminal } => (agency, terminal.clone(), None),
@@ -141,7 +145,7 @@ impl Ops {
     }
 
     /// Audits the result of a handler body and maps its error to a status.
-    async fn finish<R>(
+    pub(super) async fn finish<R>(
         caller: &Caller,
         audit: &Audit,
         result: Result<R, GatewayError>,
@@ -160,7 +164,7 @@ impl Ops {
 
     /// The logged-in operator behind the call, with `right` checked if given. Failures are
     /// audited here; the caller audits the action itself once it ran.
-    async fn operator<T>(
+    pub(super) async fn operator<T>(
         &self,
         req: &Request<T>,
         caller: &Caller,
@@ -253,7 +257,7 @@ impl Ops {
         }
     }
 
-    async fn deny(caller: &Caller, audit: &Audit, message: String) -> Status {
+    pub(super) async fn deny(caller: &Caller, audit: &Audit, message: String) -> Status {
         let err = GatewayError::PermissionDenied(message);
         Self::write_audit(caller, audit, outcome_of(&err)).await;
         err.into_status()
