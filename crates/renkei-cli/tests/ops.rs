@@ -423,3 +423,216 @@ async fn flags_users_and_refusals_from_the_command_line() {
     }
     cluster.shutdown().await.unwrap();
 }
+
+/// Registers a resident at `code`, acquires the symbol and registers the copy, if any.
+async fn enrol(cluster: &Cluster, code: &str, r: &population::Resident) {
+    let ch = cluster.backoffice(code).unwrap();
+    let mut sym = SymbolsClient::new(ch.clone());
+    sym.register_address_number(RegisterAddressNumberRequest {
+        unified_address_number: r.unified_address_number.clone(),
+    })
+    .await
+    .unwrap();
+    sym.acquire_symbol(AcquireSymbolRequest {
+        unified_address_number: r.unified_address_number.clone(),
+        my_number: r.my_number.clone(),
+    })
+    .await
+    .unwrap();
+    if let Some(h) = &r.history {
+        ProvisionCopiesClient::new(ch)
+            .put_copy(PutCopyRequest {
+                copy: Some(ProvisionCopy {
+                    unified_address_number: r.unified_address_number.clone(),
+                    item: 25,
+                    content: Some(population::content(h)),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+    (header, r.records().map(Result::unwrap).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_export_and_statistics_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(ClusterOptions::new(certs(), dir.path()))
+        .await
+        .unwrap();
+    let otp = cluster
+        .gateway
+        .bootstrap_admin(YOKOHAMA, "admin", "")
+        .await
+        .unwrap();
+    let ops = Ops {
+        gateway: cluster.gateway_local_addr.to_string(),
+        session: dir.path().join("session"),
+    };
+    ops.ok(&["login", "--user", "admin"], &format!("{otp}\n"));
+    ops.ok(&["passwd"], &format!("{otp}\nadmin passphrase 123\n"));
+
+    // 札幌市 asks 横浜市 about both movers (one has a copy, one not); 横浜市 asks 札幌市 once.
+    let today = time::OffsetDateTime::now_utc().date();
+    let movers = population::movers(today);
+    for (y, s) in &movers {
+        enrol(&cluster, YOKOHAMA, y).await;
+        enrol(&cluster, SAPPORO, s).await;
+    }
+    let mut states = Vec::new();
+    for (from, key, uan, to) in [
+        (SAPPORO, "x0", &movers[0].1.unified_address_number, YOKOHAMA),
+        (SAPPORO, "x1", &movers[1].1.unified_address_number, YOKOHAMA),
+        (YOKOHAMA, "x2", &movers[0].0.unified_address_number, SAPPORO),
+    ] {
+        let i = InquiriesClient::new(cluster.backoffice(from).unwrap())
+            .submit_inquiry(SubmitInquiryRequest {
+                idempotency_key: key.into(),
+                unified_address_number: uan.clone(),
+                provider: to.into(),
+                procedure: "vaccination".into(),
+                item: 25,
+                case_reference: String::new(),
+                disclose_after_ms: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        states.push(i.state);
+    }
+    assert_eq!(
+        states,
+        [
+            InquiryState::Answered as i32,
+            InquiryState::NoData as i32,
+            InquiryState::NoData as i32
+        ]
+    );
+
+    // Export everything, one record per call: three records, no My Number, no payload.
+    let all = dir.path().join("all.csv");
+    let out = ops.ok(
+        &[
+            "records",
+            "--page-size",
+            "1",
+            "--csv",
+            all.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.contains("exported 3 records"), "{out}");
+    let (header, rows) = read_csv(&all);
+    assert_eq!(header[0], "sequence");
+    assert!(header.contains(&"unified_address_number".to_owned()));
+    assert_eq!(rows.len(), 3);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let outcomes: Vec<&str> = rows.iter().map(|r| &r[col("outcome")]).collect();
+    assert_eq!(outcomes, ["provided", "no_data", "no_data"]);
+    let directions: Vec<&str> = rows.iter().map(|r| &r[col("direction")]).collect();
+    assert_eq!(directions, ["provision", "provision", "inquiry"]);
+    assert!(rows.iter().all(|r| &r[col("counterparty")] == SAPPORO));
+    let bytes = std::fs::read(&all).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    for (y, _) in &movers {
+        assert!(!text.contains(&y.my_number), "a My Number in the export");
+        for d in &y
+            .history
+            .as_ref()
+            .map(|h| h.doses.clone())
+            .unwrap_or_default()
+        {
+            for secret in [&d.lot, &d.institution_code] {
+                assert!(
+                    secret.is_empty() || !text.contains(secret.as_str()),
+                    "payload ({secret}) in the export"
+                );
+            }
+        }
+    }
+    assert!(!dir.path().join("all.csv.partial").exists());
+
+    // Filters are honoured in the export.
+    let narrow = dir.path().join("narrow.csv");
+    ops.ok(
+        &[
+            "records",
+            "--outcome",
+            "no_data",
+            "--direction",
+            "provision",
+            "--from",
+            &today.previous_day().unwrap().to_string(),
+            "--csv",
+            narrow.to_str().unwrap(),
+        ],
+        "",
+    );
+    let (_, rows) = read_csv(&narrow);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        &rows[0][col("unified_address_number")],
+        movers[1].0.unified_address_number.as_str()
+    );
+    let table = ops.ok(
+        &["records", "--person", &movers[0].0.unified_address_number],
+        "",
+    );
+    assert!(
+        table.contains("provided") && table.contains("inquiry"),
+        "{table}"
+    );
+    assert_eq!(
+        ops.json(&["records", "--counterparty", SAPPORO])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // A bad filter: the gateway names the field; no file is left behind.
+    let bad_file = dir.path().join("bad.csv");
+    let bad = ops.run(
+        &[
+            "records",
+            "--outcome",
+            "answered",
+            "--csv",
+            bad_file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("outcomes[0]") && err.contains("InvalidArgument"),
+        "{err}"
+    );
+    assert!(!bad_file.exists() && !dir.path().join("bad.csv.partial").exists());
+
+    // Statistics: two answers given (one with data, one "no data"), one inquiry made.
+    // Days are Japan days.
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap())
+        .date();
+    let stats = ops.json(&["stats", "--from", &today.to_string(), "--by", "procedure"]);
+    assert_eq!(stats["total"]["provisions"], 2, "{stats}");
+    assert_eq!(stats["total"]["inquiries"], 1, "{stats}");
+    assert_eq!(stats["total"]["holds"], 0, "{stats}");
+    assert_eq!(stats["rows"][0]["procedure"], "vaccination", "{stats}");
+    let table = ops.ok(&["stats", "--by", "day"], "");
+    assert!(
+        table.contains(&today.to_string()) && table.contains("TOTAL"),
+        "{table}"
+    );
+    let bad = ops.run(&["stats", "--from", "2026-02-30"], "");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("from"));
+    cluster.shutdown().await.unwrap();
+}

@@ -16,6 +16,7 @@ mod audit;
 mod flags;
 mod held;
 mod output;
+mod reports;
 mod session;
 mod users;
 
@@ -102,6 +103,15 @@ enum OpsCommand {
     Users(users::Command),
     /// The audit log (administrators and records reviewers).
     Audit(audit::AuditArgs),
+    /// 情報提供等記録 filtered by person, period, counterparty, procedure and outcome;
+    /// `--csv FILE` exports every match (records reviewers and administrators).
+    ///
+    /// Example: renkei ops records --from 2026-04-01 --to 2026-04-30 --outcome refused,held --csv april.csv
+    Records(reports::RecordsArgs),
+    /// Statistics: inquiries, provisions, refusals and holds by day and procedure.
+    ///
+    /// Example: renkei ops stats --from 2026-04-01 --to 2026-04-30 --by procedure
+    Stats(reports::StatsArgs),
 }
 
 /// What every command needs: where the gateway is, who this terminal is, the session.
@@ -161,6 +171,8 @@ pub(crate) async fn run(args: OpsArgs) -> anyhow::Result<bool> {
         OpsCommand::Flags(c) => flags::run(&ctx, c).await?,
         OpsCommand::Users(c) => users::run(&ctx, c).await?,
         OpsCommand::Audit(a) => audit::run(&ctx, a).await?,
+        OpsCommand::Records(a) => reports::records(&ctx, a).await?,
+        OpsCommand::Stats(a) => reports::stats(&ctx, a).await?,
     };
     out.print(args.json)?;
     Ok(true)
