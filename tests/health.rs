@@ -1,15 +1,19 @@
 //! Gateway health follows what it needs to work: SERVING with fresh master data and a
-//! reachable hub; NOT_SERVING with no master data, or when the hub cannot be reached.
+//! reachable hub; NOT_SERVING with no master data, with expired master data, or when the
+//! hub cannot be reached.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use prost::Message as _;
 use renkei_cli::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
 use renkei_e2e::*;
 use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
 use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
 use renkei_proto::v1::hub_client::HubClient;
-use renkei_proto::v1::{GetMasterDataRequest, PeerStatus, TestPeersRequest};
+use renkei_proto::v1::{
+    GetMasterDataRequest, MasterBundle, PeerStatus, SignedMasterBundle, TestPeersRequest,
+};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::net::TcpListener;
 use tonic_health::pb::HealthCheckRequest;
@@ -189,5 +193,73 @@ async fn peer_test_reaches_the_hub_and_each_connected_agency() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    tc.stop().await;
+}
+
+/// The hub's current bundle, re-issued by the hub's key with another version and expiry.
+async fn reissued(tc: &TestCluster, version_ahead: u64, expires_at_ms: i64) -> SignedMasterBundle {
+    let signed = HubClient::new(tc.cluster.hub_channel("tenant-011002").unwrap())
+        .get_master_data(GetMasterDataRequest { known_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .bundle
+        .unwrap();
+    let mut bundle = MasterBundle::decode(signed.bundle.as_slice()).unwrap();
+    bundle.version += version_ahead;
+    bundle.expires_at_ms = expires_at_ms;
+    let key = renkei_crypto::read_signing_key(&certs_dir().join("keys/hub.sign.key")).unwrap();
+    renkei_crypto::sign_bundle(&key, bundle.encode_to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_fails_when_master_data_expires_though_the_hub_is_reachable() {
+    let tc = TestCluster::start().await;
+    let addr = tc.cluster.gateway_local_addr.to_string();
+    wait_for(&addr, ServingStatus::Serving).await;
+    let movers = tc.movers().await;
+
+    // A bundle that expires in two seconds, newer than anything the hub will offer, so
+    // the hub's refreshes do not replace it.
+    let soon = renkei_core::now_ms() + 2_000;
+    let short = reissued(&tc, 1_000_000_000_000, soon).await;
+    let installed = tc.cluster.gateway.install_master(&short).await.unwrap();
+    assert!(
+        matches!(installed, renkei_gateway::Installed::New(_)),
+        "{installed:?}"
+    );
+    assert_eq!(tc.cluster.gateway.health_problem(), None);
+    assert_eq!(status(&addr).await, ServingStatus::Serving as i32);
+
+    wait_for(&addr, ServingStatus::NotServing).await;
+    assert!(renkei_core::now_ms() >= soon);
+    let why = tc.cluster.gateway.health_problem().unwrap();
+    assert!(why.contains("expired"), "{why}");
+    // The hub answers; it is the master data that is stale.
+    let refreshed = tc.cluster.gateway.refresh_master().await.unwrap();
+    assert!(
+        matches!(refreshed, renkei_gateway::Installed::NotNewer(_)),
+        "{refreshed:?}"
+    );
+    assert_eq!(status(&addr).await, ServingStatus::NotServing as i32);
+    // Work that needs valid master data is refused with UNAVAILABLE, saying why.
+    let err = tc
+        .ask(
+            SAPPORO,
+            "expired",
+            &movers[0].1.unified_address_number,
+            YOKOHAMA,
+            25,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("expired"), "{err:?}");
+
+    // Fresh master data: serving again.
+    let fresh = reissued(&tc, 2_000_000_000_000, renkei_core::now_ms() + 86_400_000).await;
+    tc.cluster.gateway.install_master(&fresh).await.unwrap();
+    wait_for(&addr, ServingStatus::Serving).await;
+    assert_eq!(tc.cluster.gateway.health_problem(), None);
     tc.stop().await;
 }

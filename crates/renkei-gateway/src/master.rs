@@ -95,7 +95,7 @@ impl MasterCell {
         })?;
         if data.is_expired(renkei_core::now_ms()) {
             return Err(GatewayError::Unavailable(format!(
-                "master data version {} expired at {}; the hub has not been reachable",
+                "master data version {} expired at {}; no newer master data has come from the hub",
                 data.version(),
                 renkei_core::format_ms(data.bundle().expires_at_ms)
             )));
