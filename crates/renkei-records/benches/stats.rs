@@ -98,15 +98,21 @@ fn stats(c: &mut Criterion) {
         })
     });
     g.bench_function("from the counters (one month)", |b| {
-        b.iter(|| book.statistics(Some("2025-04-01"), Some("2025-05-01")).unwrap())
+        b.iter(|| {
+            book.statistics(Some("2025-04-01"), Some("2025-05-01"))
+                .unwrap()
+        })
     });
-    g.bench_function("rebuild the counters from the log (fold every record)", |b| {
-        b.iter_batched(
-            || index.clear().unwrap(),
-            |()| assert_eq!(book.update_counters().unwrap(), n as u64),
-            BatchSize::PerIteration,
-        )
-    });
+    g.bench_function(
+        "rebuild the counters from the log (fold every record)",
+        |b| {
+            b.iter_batched(
+                || index.clear().unwrap(),
+                |()| assert_eq!(book.update_counters().unwrap(), n as u64),
+                BatchSize::PerIteration,
+            )
+        },
+    );
     g.finish();
 }
 
