@@ -621,7 +621,9 @@ async fn records_export_and_statistics_from_the_command_line() {
     let today = time::OffsetDateTime::now_utc()
         .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap())
         .date();
-    let stats = ops.json(&["stats", "--from", &today.to_string(), "--by", "procedure"]);
+    // From the day before, so exchanges around midnight in Japan are all counted.
+    let since = today.previous_day().unwrap().to_string();
+    let stats = ops.json(&["stats", "--from", &since, "--by", "procedure"]);
     assert_eq!(stats["total"]["provisions"], 2, "{stats}");
     assert_eq!(stats["total"]["inquiries"], 1, "{stats}");
     assert_eq!(stats["total"]["holds"], 0, "{stats}");
