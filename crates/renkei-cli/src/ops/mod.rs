@@ -15,6 +15,8 @@
 mod audit;
 mod flags;
 mod held;
+mod jobs;
+mod maintenance;
 mod output;
 mod session;
 mod users;
@@ -102,6 +104,13 @@ enum OpsCommand {
     Users(users::Command),
     /// The audit log (administrators and records reviewers).
     Audit(audit::AuditArgs),
+    /// Batch jobs (imports, flag loads, purges) with their progress; `jobs show ID`.
+    ///
+    /// Example: renkei ops jobs --kind import-copies --state running
+    Jobs(jobs::JobsArgs),
+    /// Maintenance mode of the whole gateway: on --message "…", off, status.
+    #[command(subcommand)]
+    Maintenance(maintenance::Command),
 }
 
 /// What every command needs: where the gateway is, who this terminal is, the session.
@@ -161,6 +170,8 @@ pub(crate) async fn run(args: OpsArgs) -> anyhow::Result<bool> {
         OpsCommand::Flags(c) => flags::run(&ctx, c).await?,
         OpsCommand::Users(c) => users::run(&ctx, c).await?,
         OpsCommand::Audit(a) => audit::run(&ctx, a).await?,
+        OpsCommand::Jobs(a) => jobs::run(&ctx, a).await?,
+        OpsCommand::Maintenance(c) => maintenance::run(&ctx, c).await?,
     };
     out.print(args.json)?;
     Ok(true)

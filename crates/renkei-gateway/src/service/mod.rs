@@ -5,6 +5,7 @@ mod local;
 mod log;
 mod network;
 mod ops;
+mod system;
 
 use std::sync::Arc;
 
@@ -17,11 +18,12 @@ use renkei_proto::v1::provision_copies_server::ProvisionCopiesServer;
 use renkei_proto::v1::record_log_server::RecordLogServer;
 use renkei_proto::v1::records_server::RecordsServer;
 use renkei_proto::v1::symbols_server::SymbolsServer;
+use renkei_proto::v1::system_management_server::SystemManagementServer;
 use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 8] = [
+pub(crate) const LOCAL_SERVICES: [&str; 9] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
@@ -30,6 +32,7 @@ pub(crate) const LOCAL_SERVICES: [&str; 8] = [
     "renkei.v1.AutoResponseBlock",
     "renkei.v1.RecordLog",
     "renkei.v1.Diagnostics",
+    "renkei.v1.SystemManagement",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -52,7 +55,12 @@ pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
         .add_service(limited!(RecordLogServer, l.clone(), max))
         .add_service(limited!(DiagnosticsServer, l, max))
         .add_service(limited!(OperatorsServer, o.clone(), max))
-        .add_service(limited!(AutoResponseBlockServer, o, max));
+        .add_service(limited!(AutoResponseBlockServer, o.clone(), max))
+        .add_service(limited!(
+            SystemManagementServer,
+            system::System { ops: o },
+            max
+        ));
     let network = Routes::new(limited!(
         GatewayNetworkServer,
         network::Network { gw: inner.clone() },

@@ -13,10 +13,11 @@ use renkei_proto::v1::operators_server::Operators;
 use renkei_proto::v1::{
     AddUserRequest, AddUserResponse, AuditEntry, BulkSummary, ChangePasswordRequest,
     ChangePasswordResponse, ClearFlagRequest, ClearFlagResponse, DecideRequest, Decision,
-    DisableUserRequest, Flag, GetHeldRequest, HeldInquiry, HeldState, ListFlagsRequest,
-    ListFlagsResponse, ListHeldRequest, ListHeldResponse, ListUsersRequest, ListUsersResponse,
-    LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, OperatorAccount, QueryAuditRequest,
-    QueryAuditResponse, ResetPasswordRequest, ResetPasswordResponse, SetFlagRequest, WhoAmIRequest,
+    DisableUserRequest, Flag, GetHeldRequest, HeldInquiry, HeldState, JobKind, JobState,
+    ListFlagsRequest, ListFlagsResponse, ListHeldRequest, ListHeldResponse, ListUsersRequest,
+    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, OperatorAccount,
+    QueryAuditRequest, QueryAuditResponse, ResetPasswordRequest, ResetPasswordResponse,
+    SetFlagRequest, WhoAmIRequest,
 };
 use renkei_transport::{Role, peer};
 use tonic::{Request, Response, Status, Streaming};
@@ -33,8 +34,8 @@ pub(crate) struct Ops {
 }
 
 /// Who is calling, as far as the connection proves it.
-struct Caller {
-    tenant: Arc<Tenant>,
+pub(super) struct Caller {
+    pub(super) tenant: Arc<Tenant>,
     terminal: Terminal,
     /// `Some(system)` for a back-office system (flags only), `None` for a terminal.
     system: Option<String>,
@@ -42,16 +43,16 @@ struct Caller {
 
 /// What one audit entry says about the call, filled in as the handler learns it.
 #[derive(Default)]
-struct Audit {
+pub(super) struct Audit {
     action: &'static str,
-    operator: String,
+    pub(super) operator: String,
     target: String,
     procedure: String,
-    detail: String,
+    pub(super) detail: String,
 }
 
 impl Audit {
-    fn new(action: &'static str) -> Audit {
+    pub(super) fn new(action: &'static str) -> Audit {
         Audit {
             action,
             ..Default::default()
@@ -81,7 +82,11 @@ fn outcome_of(e: &GatewayError) -> &'static str {
 }
 
 impl Ops {
-    fn caller<T>(&self, req: &Request<T>, flags_only_ok: bool) -> Result<Caller, Status> {
+    pub(super) fn caller<T>(
+        &self,
+        req: &Request<T>,
+        flags_only_ok: bool,
+    ) -> Result<Caller, Status> {
         let id = peer(req)?;
         let (agency, terminal, system) = match &id.role {
             Role::Terminal { agency, terminal } => (agency, terminal.clone(), None),
@@ -141,7 +146,7 @@ impl Ops {
     }
 
     /// Audits the result of a handler body and maps its error to a status.
-    async fn finish<R>(
+    pub(super) async fn finish<R>(
         caller: &Caller,
         audit: &Audit,
         result: Result<R, GatewayError>,
@@ -160,7 +165,7 @@ impl Ops {
 
     /// The logged-in operator behind the call, with `right` checked if given. Failures are
     /// audited here; the caller audits the action itself once it ran.
-    async fn operator<T>(
+    pub(super) async fn operator<T>(
         &self,
         req: &Request<T>,
         caller: &Caller,
@@ -484,6 +489,15 @@ impl AutoResponseBlock for Ops {
         let caller = self.caller(&req, true)?;
         let mut audit = Audit::new("flag.import");
         let by = self.flag_setter(&req, &caller, &mut audit).await?;
+        let started_by = if caller.system.is_some() {
+            by.clone()
+        } else {
+            format!("operator:{by}")
+        };
+        let job = match caller.tenant.jobs.start(JobKind::ImportFlags, started_by) {
+            Ok(j) => j,
+            Err(e) => return Self::finish(&caller, &audit, Err(e)).await,
+        };
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let mut summary = BulkSummary::default();
         let mut index = 0u64;
@@ -512,12 +526,20 @@ impl AutoResponseBlock for Ops {
                     detail: format!("item {} reason {} (bulk import)", f.item, f.reason),
                     ..Default::default()
                 })),
-                Err(e) => return Self::finish(&caller, &audit, Err(e)).await,
+                Err(e) => {
+                    job.finish(JobState::Failed, &e.to_string());
+                    return Self::finish(&caller, &audit, Err(e)).await;
+                }
             }
             index += reqs.len() as u64;
+            job.progress(summary.accepted + summary.rejected, summary.rejected);
             if broke.is_some() {
                 break;
             }
+        }
+        match &broke {
+            Some(s) => job.finish(JobState::Cancelled, s.message()),
+            None => job.finish(JobState::Succeeded, ""),
         }
         let committed = caller.tenant.commit().await;
         // Each flag set is on record by person, like a single SetFlag.
