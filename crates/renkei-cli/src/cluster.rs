@@ -190,6 +190,7 @@ impl Cluster {
                     .collect(),
             },
             limits: opts.hub_limits.clone(),
+            metrics: None,
         };
         let gateway_config = GatewayConfig {
             name: "gw1".into(),

@@ -325,14 +325,19 @@ mod tests {
     fn progress_is_live_and_running_jobs_become_interrupted_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let (store, b) = book(dir.path());
-        let done = b.start(JobKind::ImportCopies, "backoffice:x".into()).unwrap();
+        let done = b
+            .start(JobKind::ImportCopies, "backoffice:x".into())
+            .unwrap();
         done.progress(10, 2);
         done.finish(JobState::Succeeded, "");
         let running = b.start(JobKind::ImportFlags, "operator:y".into()).unwrap();
         running.progress(5, 1);
         let id = running.id();
         assert_eq!(b.get(&id).unwrap().processed, 5);
-        assert!(b.get("011002-2").is_err(), "another tenant's id is not found");
+        assert!(
+            b.get("011002-2").is_err(),
+            "another tenant's id is not found"
+        );
         assert_eq!(b.running_count(), 1);
         // A crash: the guard never ends, and a new process opens the same tree.
         std::mem::forget(running);
