@@ -375,6 +375,21 @@ async fn maintenance_refuses_new_work_while_work_in_flight_finishes_and_survives
         .await
         .unwrap_err();
     assert_maintenance_refusal(&err, WHY);
+    // ...including inquiries the hub delivers from other agencies, while answers to
+    // inquiries already sent are still taken (an empty one is refused for what it is).
+    let mut network = renkei_proto::v1::gateway_network_client::GatewayNetworkClient::new(
+        tc.cluster.network_channel("hub").unwrap(),
+    );
+    let err = network
+        .deliver_inquiry(renkei_proto::v1::DeliverInquiryRequest::default())
+        .await
+        .unwrap_err();
+    assert_maintenance_refusal(&err, WHY);
+    let err = network
+        .deliver_answer(renkei_proto::v1::DeliverAnswerRequest::default())
+        .await
+        .unwrap_err();
+    assert_ne!(err.code(), Code::Unavailable, "{err:?}");
     // ...health says so for the services that take work and for the whole server...
     wait_health(&bo, "renkei.v1.Inquiries", ServingStatus::NotServing).await;
     wait_health(&bo, "", ServingStatus::NotServing).await;
