@@ -160,6 +160,38 @@ async fn batch_jobs_show_live_progress_final_counts_and_survive_a_restart() {
     let residents = population::municipality(YOKOHAMA, 40, today());
     let registered = register_all(&tc, YOKOHAMA, &residents).await;
     assert_eq!((registered.accepted, registered.rejected), (40, 0));
+    // Symbols in bulk, one request with a malformed My Number.
+    let reqs: Vec<_> = residents[..10]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| renkei_proto::v1::AcquireSymbolRequest {
+            unified_address_number: r.unified_address_number.clone(),
+            my_number: if i == 3 {
+                "12345".into()
+            } else {
+                r.my_number.clone()
+            },
+        })
+        .collect();
+    let mut acquired = tc
+        .symbols(YOKOHAMA)
+        .acquire_symbols(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut failed = 0;
+    while let Some(a) = acquired.message().await.unwrap() {
+        failed += usize::from(!a.error.is_empty());
+    }
+    assert_eq!(failed, 1);
+    let symbols = list_jobs(&admin, JobKind::AcquireSymbols, JobState::Unspecified).await;
+    assert_eq!(symbols.len(), 1, "{symbols:#?}");
+    let symbols = wait_job(&admin, &symbols[0].job_id, |j| {
+        j.state != JobState::Running as i32
+    })
+    .await;
+    assert_eq!(symbols.state, JobState::Succeeded as i32, "{symbols:?}");
+    assert_eq!((symbols.processed, symbols.rejected), (10, 1));
 
     // Half a batch, with two bad rows (an item 横浜市 does not provide), then a pause.
     let (tx, call) = streaming_import(&tc, YOKOHAMA);
@@ -215,7 +247,7 @@ async fn batch_jobs_show_live_progress_final_counts_and_survive_a_restart() {
     // Listing: newest first, filters by kind and state.
     let all = list_jobs(&admin, JobKind::Unspecified, JobState::Unspecified).await;
     let ids: Vec<_> = all.iter().map(|j| j.job_id.as_str()).collect();
-    assert_eq!(ids.len(), 3, "{all:#?}");
+    assert_eq!(ids.len(), 4, "{all:#?}");
     assert_eq!(ids[0], gone.job_id);
     assert_eq!(ids[1], running.job_id);
     let registers = list_jobs(&admin, JobKind::RegisterAddressNumbers, JobState::Succeeded).await;

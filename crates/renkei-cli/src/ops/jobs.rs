@@ -11,7 +11,8 @@ use super::{Ctx, Output, rpc};
 
 #[derive(Debug, Args)]
 pub(crate) struct JobsArgs {
-    /// Only this kind: import-copies, import-flags, retention-purge, register-address-numbers.
+    /// Only this kind: import-copies, import-flags, retention-purge, register-address-numbers,
+    /// acquire-symbols.
     #[arg(long)]
     kind: Option<String>,
     /// Only this state: running, succeeded, failed, cancelled, interrupted.
@@ -30,11 +31,12 @@ pub(crate) enum Command {
     Show { job_id: String },
 }
 
-const KINDS: [(&str, JobKind); 4] = [
+const KINDS: [(&str, JobKind); 5] = [
     ("import-copies", JobKind::ImportCopies),
     ("import-flags", JobKind::ImportFlags),
     ("retention-purge", JobKind::RetentionPurge),
     ("register-address-numbers", JobKind::RegisterAddressNumbers),
+    ("acquire-symbols", JobKind::AcquireSymbols),
 ];
 
 const STATES: [(&str, JobState); 5] = [

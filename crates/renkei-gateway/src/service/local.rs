@@ -158,10 +158,15 @@ impl Symbols for Local {
         req: Request<Streaming<AcquireSymbolRequest>>,
     ) -> Result<Response<Self::AcquireSymbolsStream>, Status> {
         let t = self.tenant(&req)?;
+        let job = t
+            .jobs
+            .start(JobKind::AcquireSymbols, started_by(&req))
+            .map_err(status)?;
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut index = 0u64;
+            let mut rejected = 0u64;
             while let Some(chunk) = chunks.next().await {
                 let mut reqs = Vec::with_capacity(chunk.len());
                 let mut broke = None;
@@ -176,22 +181,34 @@ impl Symbols for Local {
                 }
                 match t.acquire_many(index, &reqs).await {
                     Ok(results) => {
+                        rejected += results.iter().filter(|a| !a.error.is_empty()).count() as u64;
+                        job.progress(index + reqs.len() as u64, rejected);
                         for a in results {
                             if tx.send(Ok(a)).await.is_err() {
+                                job.finish(
+                                    JobState::Cancelled,
+                                    "the client went away before reading every result",
+                                );
                                 return;
                             }
                         }
                     }
                     Err(e) => {
+                        job.finish(JobState::Failed, &e.to_string());
                         let _ = tx.send(Err(status(e))).await;
                         return;
                     }
                 }
                 index += reqs.len() as u64;
                 if let Some(s) = broke {
+                    job.finish(JobState::Cancelled, s.message());
                     let _ = tx.send(Err(s)).await;
                     return;
                 }
+            }
+            job.finish(JobState::Succeeded, "");
+            if let Err(e) = t.commit().await {
+                tracing::warn!(tenant = %t.code, error = %e, "job state not committed");
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
