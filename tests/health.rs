@@ -114,6 +114,7 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
             hub_timeout_secs: 1,
             ..GatewayLimits::default()
         },
+        metrics: None,
     };
     let gw = Gateway::open(config).unwrap();
     let local = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "renkei/v1/disclosure.proto",
         "renkei/v1/diagnostics.proto",
         "renkei/v1/reports.proto",
+        "renkei/v1/system.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());

@@ -48,6 +48,8 @@ pub struct ClusterOptions {
     /// that plays another gateway), as (agency code, "host:port").
     pub extra_endpoints: Vec<(String, String)>,
     pub record_retention_days: u32,
+    /// Where the gateway serves Prometheus metrics (`None`: off).
+    pub gateway_metrics_listen: Option<SocketAddr>,
 }
 
 impl ClusterOptions {
@@ -70,6 +72,7 @@ impl ClusterOptions {
             operators: renkei_gateway::OperatorSettings::default(),
             extra_endpoints: Vec::new(),
             record_retention_days: renkei_gateway::DEFAULT_RECORD_RETENTION_DAYS,
+            gateway_metrics_listen: None,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Cluster {
     pub hub_addr: SocketAddr,
     pub gateway_local_addr: SocketAddr,
     pub gateway_network_addr: SocketAddr,
+    /// The gateway's `/metrics` listener, if metrics are on.
+    pub gateway_metrics_addr: Option<SocketAddr>,
     pub certs_dir: PathBuf,
     pub data_dir: PathBuf,
     pub hub: Hub,
@@ -144,6 +149,18 @@ impl Cluster {
         let network_listener = TcpListener::bind(opts.gateway_network_listen)
             .await
             .context("binding the gateway's network side")?;
+        let metrics_listener = match opts.gateway_metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .context("binding the gateway's metrics listener")?,
+            ),
+            None => None,
+        };
+        let gateway_metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let hub_addr = hub_listener.local_addr()?;
         let gateway_local_addr = local_listener.local_addr()?;
         let gateway_network_addr = network_listener.local_addr()?;
@@ -173,6 +190,7 @@ impl Cluster {
                     .collect(),
             },
             limits: opts.hub_limits.clone(),
+            metrics: None,
         };
         let gateway_config = GatewayConfig {
             name: "gw1".into(),
@@ -207,6 +225,7 @@ impl Cluster {
                 .collect(),
             limits: opts.gateway_limits.clone(),
             operators: opts.operators.clone(),
+            metrics: gateway_metrics_addr.map(|listen| renkei_gateway::MetricsSettings { listen }),
         };
 
         let hub = Hub::open(hub_config).context("starting the hub")?;
@@ -220,6 +239,15 @@ impl Cluster {
                 .await
                 .context("hub")
         }));
+        if let Some(listener) = metrics_listener {
+            let g = gateway.clone();
+            let rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                g.serve_metrics(listener, shutdown_signal(rx))
+                    .await
+                    .context("gateway metrics")
+            }));
+        }
         let g = gateway.clone();
         tasks.push(tokio::spawn(async move {
             g.serve(local_listener, network_listener, shutdown_signal(stop_rx))
@@ -246,6 +274,7 @@ impl Cluster {
             hub_addr,
             gateway_local_addr,
             gateway_network_addr,
+            gateway_metrics_addr,
             certs_dir: certs,
             data_dir: data,
             hub,

@@ -134,7 +134,23 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
+            let metrics = match &config.metrics {
+                Some(m) => Some(
+                    TcpListener::bind(m.listen)
+                        .await
+                        .with_context(|| format!("binding the metrics listener {}", m.listen))?,
+                ),
+                None => None,
+            };
             let hub = renkei_hub::Hub::open(config)?;
+            let _metrics = metrics.map(|listener| {
+                let h = hub.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = h.serve_metrics(listener, std::future::pending()).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                })
+            });
             tracing::info!(addr = %listener.local_addr()?, master_version = hub.master_version(), "hub serving");
             hub.serve(listener, shutdown_signal()).await?;
             Ok(true)
@@ -148,7 +164,24 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let network = TcpListener::bind(config.listen_network)
                 .await
                 .with_context(|| format!("binding {}", config.listen_network))?;
+            let metrics = match &config.metrics {
+                Some(m) => Some(
+                    TcpListener::bind(m.listen)
+                        .await
+                        .with_context(|| format!("binding the metrics listener {}", m.listen))?,
+                ),
+                None => None,
+            };
             let gateway = renkei_gateway::Gateway::open(config)?;
+            // Ends with the process; scrapes are read-only.
+            let _metrics = metrics.map(|listener| {
+                let g = gateway.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = g.serve_metrics(listener, std::future::pending()).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                })
+            });
             tracing::info!(
                 local = %local.local_addr()?,
                 network = %network.local_addr()?,

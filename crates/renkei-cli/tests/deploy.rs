@@ -40,13 +40,21 @@ impl Drop for Killed {
 
 /// The deploy/ files with their ports moved to free ones and data in `dir`; everything
 /// else (paths to certs-dev/ and master/) as shipped.
-fn deploy_copy(dir: &Path) -> (PathBuf, PathBuf, [u16; 3]) {
-    let ports = [free_port(), free_port(), free_port()];
+fn deploy_copy(dir: &Path) -> (PathBuf, PathBuf, [u16; 5]) {
+    let ports = [
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    ];
     let deploy = root().join("deploy");
     let fix = |text: String| {
         text.replace("127.0.0.1:7400", &format!("127.0.0.1:{}", ports[0]))
             .replace("127.0.0.1:7401", &format!("127.0.0.1:{}", ports[1]))
             .replace("127.0.0.1:7402", &format!("127.0.0.1:{}", ports[2]))
+            .replace("127.0.0.1:9464", &format!("127.0.0.1:{}", ports[3]))
+            .replace("127.0.0.1:9465", &format!("127.0.0.1:{}", ports[4]))
             .replace(
                 "\"../certs-dev/",
                 &format!("\"{}/certs-dev/", root().display()),
@@ -209,6 +217,33 @@ async fn hub_and_gateway_run_as_separate_processes_from_deploy_files() {
         .unwrap()
         .into_inner();
     assert_eq!(inquiry.state, InquiryState::Answered as i32, "{inquiry:?}");
+
+    // Both processes serve the metrics their deploy files configure.
+    let gateway = scrape(ports[3]).await;
+    assert!(
+        gateway.contains(
+            "renkei_grpc_requests_total{method=\"/renkei.v1.Inquiries/SubmitInquiry\",code=\"OK\""
+        ),
+        "{gateway}"
+    );
+    let hub = scrape(ports[4]).await;
+    assert!(
+        hub.contains("renkei_grpc_requests_total{method=\"/renkei.v1.Hub/"),
+        "{hub}"
+    );
+}
+
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await.unwrap();
+    text
 }
 
 #[test]
@@ -218,6 +253,8 @@ fn the_shipped_configuration_files_load() {
     assert_eq!(hub.listen.port(), 7400);
     let gw = renkei_gateway::GatewayConfig::load(&deploy.join("gateway.toml")).unwrap();
     assert_eq!(gw.tenants.len(), 3);
+    assert_eq!(gw.metrics.map(|m| m.listen.port()), Some(9464));
+    assert_eq!(hub.metrics.map(|m| m.listen.port()), Some(9465));
     assert!(
         gw.tenants
             .iter()

@@ -319,6 +319,27 @@ async fn flags_users_and_refusals_from_the_command_line() {
     assert_eq!(summary["errors"][0]["field"], "unified_address_number");
     let listed = ops.json(&["flags", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 2);
+    // Both loads are batch jobs of 横浜市, with their counts and who ran them.
+    let jobs = ops.json(&["jobs", "--kind", "import-flags"]);
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    for j in jobs {
+        assert_eq!(j["state"], "succeeded");
+        assert_eq!(
+            (j["processed"].as_u64(), j["rejected"].as_u64()),
+            (Some(3), Some(1))
+        );
+        assert_eq!(j["started_by"], "operator:suzuki");
+    }
+    let id = jobs[0]["job_id"].as_str().unwrap();
+    let shown = ops.ok(&["jobs", "show", id], "");
+    assert!(
+        shown.contains("import-flags") && shown.contains("succeeded"),
+        "{shown}"
+    );
+    let bad = ops.run(&["jobs", "--state", "done"], "");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("succeeded"));
     let one = ops.ok(&["flags", "list", "1410031000002"], "");
     assert!(
         one.contains("sensitive") && !one.contains("1410031000001"),
@@ -421,6 +442,24 @@ async fn flags_users_and_refusals_from_the_command_line() {
     ] {
         assert!(audit.contains(action), "{action} missing from\n{audit}");
     }
+    // Maintenance from the command line (an administrator).
+    let on = ops.json(&["maintenance", "on", "--message", "patching until 22:00"]);
+    assert_eq!(on["on"], true);
+    let status = ops.ok(&["maintenance", "status"], "");
+    assert!(status.contains("patching until 22:00"), "{status}");
+    let refused = SymbolsClient::new(cluster.backoffice(YOKOHAMA).unwrap())
+        .register_address_number(RegisterAddressNumberRequest {
+            unified_address_number: "1410031000009".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(
+        !ops.run(&["maintenance", "on"], "").status.success(),
+        "--message is required"
+    );
+    let off = ops.json(&["maintenance", "off"]);
+    assert_eq!(off["on"], false);
     cluster.shutdown().await.unwrap();
 }
 

@@ -28,6 +28,18 @@ pub struct GatewayConfig {
     /// Operator accounts, sessions and the audit log (職員認証・権限管理).
     #[serde(default)]
     pub operators: OperatorSettings,
+    /// Prometheus metrics over plain HTTP (`GET /metrics`); off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// `[metrics]`: where Prometheus scrapes the gateway. Labels carry method, status code,
+/// caller kind and tenant agency code only (docs/decisions/0042-prometheus-metrics.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// e.g. "127.0.0.1:9464". Plain HTTP: keep it on loopback or a management network.
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize)]

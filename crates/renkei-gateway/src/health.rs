@@ -2,6 +2,8 @@
 //! service name `""`) while it cannot do its job — no master data, master data past its
 //! expiry, or the hub unreachable at the last attempt — so load balancers and monitoring
 //! see the problem before back offices do. Re-evaluated on every background tick.
+//! Maintenance mode also reports `NOT_SERVING`, for `""` and for each service that takes
+//! new work.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,6 +24,12 @@ impl Gateway {
     /// Why the gateway cannot serve now, if it cannot.
     pub fn health_problem(&self) -> Option<String> {
         let inner = &self.inner;
+        if inner.maintenance.is_on() {
+            return Some(format!(
+                "maintenance mode: {}",
+                inner.maintenance.get().message
+            ));
+        }
         let Some(master) = inner.master.peek() else {
             return Some("no master data yet: the hub has not been reached".into());
         };
@@ -61,5 +69,19 @@ impl Gateway {
             .reporter()
             .set_service_status("", status)
             .await;
+        // The services that take new work follow maintenance mode too, so a balancer
+        // watching one of them drains it (docs/decisions/0041-maintenance-mode.md).
+        let work = if self.inner.maintenance.is_on() {
+            renkei_transport::ServingStatus::NotServing
+        } else {
+            renkei_transport::ServingStatus::Serving
+        };
+        for name in crate::maintenance::WORK_SERVICES {
+            health
+                .handle
+                .reporter()
+                .set_service_status(name, work)
+                .await;
+        }
     }
 }

@@ -14,6 +14,8 @@ mod error;
 mod health;
 mod held;
 mod inquiry;
+mod jobs;
+mod maintenance;
 mod master;
 mod provision;
 mod retention;
@@ -33,7 +35,7 @@ use tokio::net::TcpListener;
 
 pub use config::{
     DEFAULT_RECORD_RETENTION_DAYS, GatewayConfig, GatewayLimits, HeldPolicy, HubLink,
-    OperatorSettings, TenantConfig, TlsFiles,
+    MetricsSettings, OperatorSettings, TenantConfig, TlsFiles,
 };
 pub use error::GatewayError;
 pub use master::Installed;
@@ -49,6 +51,10 @@ pub(crate) struct Inner {
     pub(crate) master: MasterCell,
     pub(crate) credentials: Credentials,
     pub(crate) health: health::HealthState,
+    /// Maintenance mode, gateway-wide and persisted (module `maintenance`).
+    pub(crate) maintenance: Arc<maintenance::Maintenance>,
+    /// Prometheus registry, when `[metrics]` is configured.
+    pub(crate) metrics: Option<renkei_transport::Metrics>,
 }
 
 /// A configured gateway.
@@ -78,6 +84,11 @@ impl Gateway {
         )?;
         let anchor = renkei_crypto::read_verifying_key(&config.hub.signing_public_key)?;
         let master = MasterCell::open(anchor, store.global("master")?)?;
+        let maintenance = Arc::new(maintenance::Maintenance::open(store.global("system")?)?);
+        let metrics = config
+            .metrics
+            .as_ref()
+            .map(|_| renkei_transport::Metrics::new());
         let mut tenants = BTreeMap::new();
         for tc in &config.tenants {
             let deadline = tc.held.answer_deadline_ms;
@@ -107,6 +118,8 @@ impl Gateway {
                 master,
                 credentials,
                 health: health::HealthState::default(),
+                maintenance,
+                metrics,
             }),
         })
     }
@@ -182,7 +195,24 @@ impl Gateway {
     pub async fn purge_now(&self) -> Result<u64, GatewayError> {
         let mut total = 0;
         for t in self.inner.tenants.values() {
-            total += t.purge_expired().await?;
+            // A purge is a batch job while it runs; one that deleted nothing leaves no
+            // entry, or the history would fill with a no-op every purge interval.
+            let job = t
+                .jobs
+                .start(renkei_proto::v1::JobKind::RetentionPurge, "system".into())?;
+            match t.purge_expired().await {
+                Ok((0, 0)) => job.discard(),
+                Ok((results, records)) => {
+                    job.progress(results + records, 0);
+                    job.finish(renkei_proto::v1::JobState::Succeeded, "");
+                    t.commit().await?;
+                    total += results;
+                }
+                Err(e) => {
+                    job.finish(renkei_proto::v1::JobState::Failed, &e.to_string());
+                    return Err(e);
+                }
+            }
             t.ops.audit.purge_expired(renkei_core::now_ms()).await?;
             t.purge_decided_held(renkei_core::now_ms()).await?;
         }
@@ -216,7 +246,9 @@ impl Gateway {
         let shutdown = shutdown.shared();
         let background = tokio::spawn(self.clone().background(shutdown.clone()));
         let (local_routes, network_routes) = service::routes(&self.inner);
-        let opts = self.inner.config.limits.server_options();
+        let mut opts = self.inner.config.limits.server_options();
+        opts.metrics = self.inner.metrics.clone();
+        opts.gate = Some(Arc::new(maintenance::Gate(self.inner.maintenance.clone())));
         let creds = &self.inner.credentials;
         let served = tokio::try_join!(
             renkei_transport::serve_with_health(
@@ -244,6 +276,27 @@ impl Gateway {
             tracing::error!(error = %e, "signing the final tree heads failed");
         }
         served.map(|_| ()).map_err(GatewayError::from)
+    }
+
+    /// Serves Prometheus metrics on `listener` (bound by the caller from
+    /// `[metrics] listen`) until `shutdown`. Gauges that are cheaper to read than to keep
+    /// current (held inquiries, record-log sizes, running jobs) are read at each scrape.
+    pub async fn serve_metrics(
+        &self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let Some(metrics) = self.inner.metrics.clone() else {
+            return Err(GatewayError::Config(
+                "metrics are off: add [metrics] listen = \"127.0.0.1:9464\" to the configuration"
+                    .into(),
+            ));
+        };
+        let inner = self.inner.clone();
+        let refresh_into = metrics.clone();
+        let refresh = Arc::new(move || refresh_gauges(&inner, &refresh_into));
+        renkei_transport::serve_metrics(listener, metrics, refresh, shutdown).await?;
+        Ok(())
     }
 
     async fn background(self, shutdown: impl std::future::Future<Output = ()>) {
@@ -300,4 +353,27 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Sets the per-tenant gauges from current state. Labels: the tenant's agency code only.
+fn refresh_gauges(inner: &Inner, metrics: &renkei_transport::Metrics) {
+    metrics.record(|| {
+        metrics::gauge!("renkei_maintenance").set(if inner.maintenance.is_on() {
+            1.0
+        } else {
+            0.0
+        });
+        for t in inner.tenants.values() {
+            let tenant = t.code.to_string();
+            let held = t
+                .list_held(renkei_proto::v1::HeldState::Waiting, None)
+                .map(|h| h.len())
+                .unwrap_or(0);
+            metrics::gauge!("renkei_held_inquiries", "tenant" => tenant.clone()).set(held as f64);
+            metrics::gauge!("renkei_jobs_running", "tenant" => tenant.clone())
+                .set(t.jobs.running_count() as f64);
+            metrics::gauge!("renkei_ledger_records", "tenant" => tenant)
+                .set(t.records.len() as f64);
+        }
+    });
 }

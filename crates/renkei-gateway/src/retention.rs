@@ -16,8 +16,9 @@ use crate::tenant::Tenant;
 const SEEN_PERMIT_GRACE: Duration = Duration::from_secs(3600);
 
 impl Tenant {
-    /// Deletes expired inquiry results; returns how many.
-    pub(crate) async fn purge_expired(&self) -> Result<u64, GatewayError> {
+    /// Deletes expired inquiry results and purges expired records; returns how many of
+    /// each.
+    pub(crate) async fn purge_expired(&self) -> Result<(u64, u64), GatewayError> {
         let now = now_ms();
         let cutoff = now - self.retention.as_millis() as i64;
         let mut purged = 0u64;
@@ -61,8 +62,8 @@ impl Tenant {
             recorded?;
             tracing::info!(tenant = %self.code, purged, "expired inquiry results deleted");
         }
-        self.purge_records(now).await?;
-        Ok(purged)
+        let records = self.purge_records(now).await?;
+        Ok((purged, records))
     }
 
     /// Purges 情報提供等記録 older than the tenant's record retention (the purge is itself

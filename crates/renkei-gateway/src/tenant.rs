@@ -54,6 +54,8 @@ pub(crate) struct Tenant {
     pub(crate) decide_lock: tokio::sync::Mutex<()>,
     /// The tenant's operators and audit log.
     pub(crate) ops: renkei_ops::OperatorBook,
+    /// Batch jobs run for this tenant (imports, flag loads, purges).
+    pub(crate) jobs: Arc<crate::jobs::JobBook>,
 }
 
 impl Tenant {
@@ -109,6 +111,10 @@ impl Tenant {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let (updates, _) = broadcast::channel(1024);
+        let jobs = Arc::new(crate::jobs::JobBook::open(
+            code.as_str(),
+            db.tree(TreeKind::Jobs)?,
+        )?);
         Ok(Tenant {
             code,
             name: tc.name.clone(),
@@ -125,6 +131,7 @@ impl Tenant {
             held_policy: tc.held.clone(),
             decide_lock: tokio::sync::Mutex::new(()),
             ops,
+            jobs,
         })
     }
 

@@ -20,6 +20,18 @@ pub struct HubConfig {
     pub master: MasterConfig,
     #[serde(default)]
     pub limits: HubLimits,
+    /// Prometheus metrics over plain HTTP (`GET /metrics`); off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// `[metrics]`: where Prometheus scrapes the hub. Labels carry method, status code, caller
+/// kind and agency code only (docs/decisions/0042-prometheus-metrics.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// e.g. "127.0.0.1:9465". Plain HTTP: keep it on loopback or a management network.
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -29,14 +29,21 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug)]
 pub struct Hub {
     state: Arc<exchange::HubState>,
+    /// Prometheus registry, when `[metrics]` is configured.
+    metrics: Option<renkei_transport::Metrics>,
 }
 
 impl Hub {
     /// Loads keys and master data and opens storage. Fails early, with the file at fault,
     /// rather than serving with a partial configuration.
     pub fn open(config: HubConfig) -> Result<Hub, HubError> {
+        let metrics = config
+            .metrics
+            .as_ref()
+            .map(|_| renkei_transport::Metrics::new());
         Ok(Hub {
             state: Arc::new(exchange::HubState::open(config)?),
+            metrics,
         })
     }
 
@@ -92,7 +99,8 @@ impl Hub {
             self.state.clone(),
             std::time::Duration::from_secs(self.state.config.limits.tree_head_interval_secs.max(1)),
         ));
-        let opts = self.state.config.limits.server_options();
+        let mut opts = self.state.config.limits.server_options();
+        opts.metrics = self.metrics.clone();
         let served = renkei_transport::serve(
             listener,
             &self.state.credentials,
@@ -114,6 +122,30 @@ impl Hub {
             tracing::error!(error = %e, "signing the final tree head failed");
         }
         served
+    }
+
+    /// Serves Prometheus metrics on `listener` (bound by the caller from
+    /// `[metrics] listen`) until `shutdown`.
+    pub async fn serve_metrics(
+        &self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubError> {
+        let Some(metrics) = self.metrics.clone() else {
+            return Err(HubError::FailedPrecondition(
+                "metrics are off: add [metrics] listen = \"127.0.0.1:9465\" to the configuration"
+                    .into(),
+            ));
+        };
+        let state = self.state.clone();
+        let into = metrics.clone();
+        let refresh = Arc::new(move || {
+            into.record(|| {
+                metrics::gauge!("renkei_ledger_records").set(state.records.len() as f64);
+            });
+        });
+        renkei_transport::serve_metrics(listener, metrics, refresh, shutdown).await?;
+        Ok(())
     }
 
     /// Signs a tree head now if the hub's record log grew since its last head.

@@ -68,6 +68,8 @@ pub enum TreeKind {
     Sessions,
     /// sequence (8 bytes BE) → audit entry (append-only)
     Audit,
+    /// job number (8 bytes BE) → batch job status (bounded history)
+    Jobs,
 }
 
 impl TreeKind {
@@ -88,6 +90,7 @@ impl TreeKind {
             TreeKind::Operators => "ops-accounts",
             TreeKind::Sessions => "ops-sessions",
             TreeKind::Audit => "ops-audit",
+            TreeKind::Jobs => "jobs",
         }
     }
 }

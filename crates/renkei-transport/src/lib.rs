@@ -12,15 +12,19 @@
 
 mod client;
 mod credentials;
+mod edge;
 mod error;
 mod identity;
+mod metrics;
 mod ratelimit;
 mod server;
 
 pub use client::{ClientOptions, channel, channel_with_config};
 pub use credentials::Credentials;
+pub use edge::RequestGate;
 pub use error::TransportError;
 pub use identity::{PeerIdentity, Role, URI_PREFIX, peer};
+pub use metrics::{IN_FLIGHT, Metrics, REQUEST_DURATION, REQUESTS_TOTAL, serve_metrics};
 pub use ratelimit::RateLimit;
 pub use server::{
     DEFAULT_MAX_MESSAGE_BYTES, HealthHandle, ServerOptions, bind, serve, serve_with_health,

@@ -21,6 +21,8 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
+use crate::edge::{EdgeLayer, RequestGate};
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimitLayer;
 use crate::{Credentials, PeerIdentity, RateLimit, Role, TransportError};
 
@@ -65,6 +67,10 @@ pub struct ServerOptions {
     pub max_concurrent_streams: u32,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Where every call is counted and timed (per method and outcome); `None` records nothing.
+    pub metrics: Option<Metrics>,
+    /// Admission check run before any handler, e.g. refusing new work during maintenance.
+    pub gate: Option<Arc<dyn RequestGate>>,
 }
 
 impl Default for ServerOptions {
@@ -75,6 +81,8 @@ impl Default for ServerOptions {
             rate_limit: RateLimit::default(),
             max_concurrent_streams: 256,
             handshake_timeout: Duration::from_secs(10),
+            metrics: None,
+            gate: None,
         }
     }
 }
@@ -185,7 +193,9 @@ pub async fn serve(
 /// - A client certificate is required and must chain to our CA; a connection whose
 ///   certificate lacks exactly one valid Renkei identity URI is dropped (logged at `warn`).
 /// - Handlers find the caller's [`PeerIdentity`] in request extensions (use [`crate::peer`]).
-/// - Every request, including health and reflection, passes the per (identity, method) rate
+/// - Every request passes `opts.gate` (if any), is counted in `opts.metrics` (if any) by
+///   method and outcome, and
+/// - every request, including health and reflection, passes the per (identity, method) rate
 ///   limiter, which answers `RESOURCE_EXHAUSTED` when the quota is spent.
 /// - `grpc.health.v1.Health` reports `health` (each of `health_services` is set to
 ///   `SERVING` now), and reflection v1 describes `renkei.v1` and the health service.
@@ -270,6 +280,11 @@ pub async fn serve_with_health(
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        // Outermost, so refusals by the gate and the rate limiter are counted too.
+        .layer(EdgeLayer {
+            metrics: opts.metrics.clone(),
+            gate: opts.gate.clone(),
+        })
         .layer(rate_limit)
         .add_routes(routes)
         .add_service(health.service(opts.max_message_bytes))

@@ -15,6 +15,8 @@
 mod audit;
 mod flags;
 mod held;
+mod jobs;
+mod maintenance;
 mod output;
 mod reports;
 mod session;
@@ -112,6 +114,13 @@ enum OpsCommand {
     ///
     /// Example: renkei ops stats --from 2026-04-01 --to 2026-04-30 --by procedure
     Stats(reports::StatsArgs),
+    /// Batch jobs (imports, flag loads, purges) with their progress; `jobs show ID`.
+    ///
+    /// Example: renkei ops jobs --kind import-copies --state running
+    Jobs(jobs::JobsArgs),
+    /// Maintenance mode of the whole gateway: on --message "…", off, status.
+    #[command(subcommand)]
+    Maintenance(maintenance::Command),
 }
 
 /// What every command needs: where the gateway is, who this terminal is, the session.
@@ -173,6 +182,8 @@ pub(crate) async fn run(args: OpsArgs) -> anyhow::Result<bool> {
         OpsCommand::Audit(a) => audit::run(&ctx, a).await?,
         OpsCommand::Records(a) => reports::records(&ctx, a).await?,
         OpsCommand::Stats(a) => reports::stats(&ctx, a).await?,
+        OpsCommand::Jobs(a) => jobs::run(&ctx, a).await?,
+        OpsCommand::Maintenance(c) => maintenance::run(&ctx, c).await?,
     };
     out.print(args.json)?;
     Ok(true)

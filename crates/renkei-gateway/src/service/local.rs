@@ -8,10 +8,10 @@ use renkei_proto::v1::records_server::Records;
 use renkei_proto::v1::symbols_server::Symbols;
 use renkei_proto::v1::{
     AcquireSymbolRequest, Acquisition, BulkSummary, DeleteCopyRequest, DeleteCopyResponse,
-    ExportCopiesRequest, GetAcquisitionRequest, GetInquiryRequest, Inquiry, ListInquiriesRequest,
-    ListInquiriesResponse, ListRecordsRequest, ListRecordsResponse, ProvisionCopy, PutCopyRequest,
-    PutCopyResponse, RegisterAddressNumberRequest, RegisterAddressNumberResponse,
-    SubmitInquiryRequest,
+    ExportCopiesRequest, GetAcquisitionRequest, GetInquiryRequest, Inquiry, JobKind, JobState,
+    ListInquiriesRequest, ListInquiriesResponse, ListRecordsRequest, ListRecordsResponse,
+    ProvisionCopy, PutCopyRequest, PutCopyResponse, RegisterAddressNumberRequest,
+    RegisterAddressNumberResponse, SubmitInquiryRequest,
 };
 use renkei_records::RecordQuery;
 use renkei_transport::{Role, peer};
@@ -57,6 +57,15 @@ impl Local {
     }
 }
 
+/// Who started a batch job, as the connection proves it (a system name, never a person).
+fn started_by<T>(req: &Request<T>) -> String {
+    match peer(req).map(|p| p.role.clone()) {
+        Ok(Role::BackOffice { system, .. }) => format!("backoffice:{system}"),
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}
+
 fn status(e: GatewayError) -> Status {
     e.into_status()
 }
@@ -95,6 +104,10 @@ impl Symbols for Local {
         req: Request<Streaming<RegisterAddressNumberRequest>>,
     ) -> Result<Response<BulkSummary>, Status> {
         let t = self.tenant(&req)?;
+        let job = t
+            .jobs
+            .start(JobKind::RegisterAddressNumbers, started_by(&req))
+            .map_err(status)?;
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let mut summary = BulkSummary::default();
         let mut index = 0u64;
@@ -110,14 +123,19 @@ impl Symbols for Local {
                     }
                 }
             }
-            t.register_batch(index, &uans, &mut summary)
-                .map_err(status)?;
+            if let Err(e) = t.register_batch(index, &uans, &mut summary) {
+                job.finish(JobState::Failed, &e.to_string());
+                return Err(status(e));
+            }
             index += uans.len() as u64;
+            job.progress(summary.accepted + summary.rejected, summary.rejected);
             if let Some(s) = broke {
+                job.finish(JobState::Cancelled, s.message());
                 t.commit().await.map_err(status)?;
                 return Err(broken_stream(&summary, s));
             }
         }
+        job.finish(JobState::Succeeded, "");
         t.commit().await.map_err(status)?;
         Ok(Response::new(summary))
     }
@@ -140,10 +158,15 @@ impl Symbols for Local {
         req: Request<Streaming<AcquireSymbolRequest>>,
     ) -> Result<Response<Self::AcquireSymbolsStream>, Status> {
         let t = self.tenant(&req)?;
+        let job = t
+            .jobs
+            .start(JobKind::AcquireSymbols, started_by(&req))
+            .map_err(status)?;
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut index = 0u64;
+            let mut rejected = 0u64;
             while let Some(chunk) = chunks.next().await {
                 let mut reqs = Vec::with_capacity(chunk.len());
                 let mut broke = None;
@@ -158,22 +181,34 @@ impl Symbols for Local {
                 }
                 match t.acquire_many(index, &reqs).await {
                     Ok(results) => {
+                        rejected += results.iter().filter(|a| !a.error.is_empty()).count() as u64;
+                        job.progress(index + reqs.len() as u64, rejected);
                         for a in results {
                             if tx.send(Ok(a)).await.is_err() {
+                                job.finish(
+                                    JobState::Cancelled,
+                                    "the client went away before reading every result",
+                                );
                                 return;
                             }
                         }
                     }
                     Err(e) => {
+                        job.finish(JobState::Failed, &e.to_string());
                         let _ = tx.send(Err(status(e))).await;
                         return;
                     }
                 }
                 index += reqs.len() as u64;
                 if let Some(s) = broke {
+                    job.finish(JobState::Cancelled, s.message());
                     let _ = tx.send(Err(s)).await;
                     return;
                 }
+            }
+            job.finish(JobState::Succeeded, "");
+            if let Err(e) = t.commit().await {
+                tracing::warn!(tenant = %t.code, error = %e, "job state not committed");
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -240,6 +275,10 @@ impl ProvisionCopies for Local {
         let t = self.tenant(&req)?;
         let master = self.gw.master.get().map_err(status)?;
         let allowed = master.items_provided_by(t.code.as_str());
+        let job = t
+            .jobs
+            .start(JobKind::ImportCopies, started_by(&req))
+            .map_err(status)?;
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let mut summary = BulkSummary::default();
         let mut index = 0u64;
@@ -256,14 +295,19 @@ impl ProvisionCopies for Local {
                     }
                 }
             }
-            t.import_batch(index, &copies, &allowed, &mut summary)
-                .map_err(status)?;
+            if let Err(e) = t.import_batch(index, &copies, &allowed, &mut summary) {
+                job.finish(JobState::Failed, &e.to_string());
+                return Err(status(e));
+            }
             index += copies.len() as u64;
+            job.progress(summary.accepted + summary.rejected, summary.rejected);
             if let Some(s) = broke {
+                job.finish(JobState::Cancelled, s.message());
                 t.commit().await.map_err(status)?;
                 return Err(broken_stream(&summary, s));
             }
         }
+        job.finish(JobState::Succeeded, "");
         t.commit().await.map_err(status)?;
         tracing::info!(tenant = %t.code, accepted = summary.accepted, rejected = summary.rejected, "provision copies imported");
         Ok(Response::new(summary))

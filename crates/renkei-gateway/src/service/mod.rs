@@ -6,6 +6,7 @@ mod log;
 mod network;
 mod ops;
 mod reports;
+mod system;
 
 use std::sync::Arc;
 
@@ -19,11 +20,12 @@ use renkei_proto::v1::record_log_server::RecordLogServer;
 use renkei_proto::v1::records_server::RecordsServer;
 use renkei_proto::v1::reports_server::ReportsServer;
 use renkei_proto::v1::symbols_server::SymbolsServer;
+use renkei_proto::v1::system_management_server::SystemManagementServer;
 use tonic::service::Routes;
 
 use crate::Inner;
 
-pub(crate) const LOCAL_SERVICES: [&str; 9] = [
+pub(crate) const LOCAL_SERVICES: [&str; 10] = [
     "renkei.v1.Symbols",
     "renkei.v1.ProvisionCopies",
     "renkei.v1.Inquiries",
@@ -33,6 +35,7 @@ pub(crate) const LOCAL_SERVICES: [&str; 9] = [
     "renkei.v1.RecordLog",
     "renkei.v1.Diagnostics",
     "renkei.v1.Reports",
+    "renkei.v1.SystemManagement",
 ];
 pub(crate) const NETWORK_SERVICES: [&str; 1] = ["renkei.v1.GatewayNetwork"];
 
@@ -56,7 +59,12 @@ pub(crate) fn routes(inner: &Arc<Inner>) -> (Routes, Routes) {
         .add_service(limited!(DiagnosticsServer, l, max))
         .add_service(limited!(OperatorsServer, o.clone(), max))
         .add_service(limited!(AutoResponseBlockServer, o.clone(), max))
-        .add_service(limited!(ReportsServer, o, max));
+        .add_service(limited!(ReportsServer, o.clone(), max))
+        .add_service(limited!(
+            SystemManagementServer,
+            system::System { ops: o },
+            max
+        ));
     let network = Routes::new(limited!(
         GatewayNetworkServer,
         network::Network { gw: inner.clone() },

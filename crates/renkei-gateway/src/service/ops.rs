@@ -13,10 +13,11 @@ use renkei_proto::v1::operators_server::Operators;
 use renkei_proto::v1::{
     AddUserRequest, AddUserResponse, AuditEntry, BulkSummary, ChangePasswordRequest,
     ChangePasswordResponse, ClearFlagRequest, ClearFlagResponse, DecideRequest, Decision,
-    DisableUserRequest, Flag, GetHeldRequest, HeldInquiry, HeldState, ListFlagsRequest,
-    ListFlagsResponse, ListHeldRequest, ListHeldResponse, ListUsersRequest, ListUsersResponse,
-    LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, OperatorAccount, QueryAuditRequest,
-    QueryAuditResponse, ResetPasswordRequest, ResetPasswordResponse, SetFlagRequest, WhoAmIRequest,
+    DisableUserRequest, Flag, GetHeldRequest, HeldInquiry, HeldState, JobKind, JobState,
+    ListFlagsRequest, ListFlagsResponse, ListHeldRequest, ListHeldResponse, ListUsersRequest,
+    ListUsersResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, OperatorAccount,
+    QueryAuditRequest, QueryAuditResponse, ResetPasswordRequest, ResetPasswordResponse,
+    SetFlagRequest, WhoAmIRequest,
 };
 use renkei_transport::{Role, peer};
 use tonic::{Request, Response, Status, Streaming};
@@ -44,7 +45,7 @@ pub(super) struct Caller {
 #[derive(Default)]
 pub(super) struct Audit {
     action: &'static str,
-    operator: String,
+    pub(super) operator: String,
     pub(super) target: String,
     pub(super) procedure: String,
     pub(super) detail: String,
@@ -488,6 +489,15 @@ impl AutoResponseBlock for Ops {
         let caller = self.caller(&req, true)?;
         let mut audit = Audit::new("flag.import");
         let by = self.flag_setter(&req, &caller, &mut audit).await?;
+        let started_by = if caller.system.is_some() {
+            by.clone()
+        } else {
+            format!("operator:{by}")
+        };
+        let job = match caller.tenant.jobs.start(JobKind::ImportFlags, started_by) {
+            Ok(j) => j,
+            Err(e) => return Self::finish(&caller, &audit, Err(e)).await,
+        };
         let mut chunks = req.into_inner().ready_chunks(CHUNK);
         let mut summary = BulkSummary::default();
         let mut index = 0u64;
@@ -516,12 +526,20 @@ impl AutoResponseBlock for Ops {
                     detail: format!("item {} reason {} (bulk import)", f.item, f.reason),
                     ..Default::default()
                 })),
-                Err(e) => return Self::finish(&caller, &audit, Err(e)).await,
+                Err(e) => {
+                    job.finish(JobState::Failed, &e.to_string());
+                    return Self::finish(&caller, &audit, Err(e)).await;
+                }
             }
             index += reqs.len() as u64;
+            job.progress(summary.accepted + summary.rejected, summary.rejected);
             if broke.is_some() {
                 break;
             }
+        }
+        match &broke {
+            Some(s) => job.finish(JobState::Cancelled, s.message()),
+            None => job.finish(JobState::Succeeded, ""),
         }
         let committed = caller.tenant.commit().await;
         // Each flag set is on record by person, like a single SetFlag.
