@@ -229,7 +229,7 @@ impl ProvisionCopies for Local {
             .copy
             .ok_or_else(|| status(GatewayError::invalid("copy", "is required")))?;
         let allowed = master.items_provided_by(t.code.as_str());
-        let replaced = t.put_copy(&copy, &allowed).await.map_err(status)?;
+        let replaced = t.put_copy(copy, &allowed).await.map_err(status)?;
         Ok(Response::new(PutCopyResponse { replaced }))
     }
 
@@ -256,9 +256,10 @@ impl ProvisionCopies for Local {
                     }
                 }
             }
-            t.import_batch(index, &copies, &allowed, &mut summary)
+            let n = copies.len() as u64;
+            t.import_batch(index, copies, &allowed, &mut summary)
                 .map_err(status)?;
-            index += copies.len() as u64;
+            index += n;
             if let Some(s) = broke {
                 t.commit().await.map_err(status)?;
                 return Err(broken_stream(&summary, s));
