@@ -279,7 +279,11 @@ async fn a_streamed_sync_matches_the_file_also_when_rows_are_not_grouped() {
     let header = lines.next().unwrap();
     let (mut kept, mut moved) = (Vec::new(), Vec::new());
     for (i, l) in lines.enumerate() {
-        if i % 7 == 3 { moved.push(l) } else { kept.push(l) }
+        if i % 7 == 3 {
+            moved.push(l)
+        } else {
+            kept.push(l)
+        }
     }
     let shuffled = std::iter::once(header)
         .chain(kept)
@@ -326,7 +330,10 @@ async fn a_streamed_sync_matches_the_file_also_when_rows_are_not_grouped() {
     .unwrap();
     assert!(r.complete);
     assert!(r.refused.is_empty(), "{:?}", r.refused.first());
-    assert!(!stream.split.is_empty(), "the shuffle should split some persons");
+    assert!(
+        !stream.split.is_empty(),
+        "the shuffle should split some persons"
+    );
     // The same bad rows as a whole read, each reported once.
     assert_eq!(stream.errors.len(), whole.errors.len());
     assert_eq!(r.persons, total);

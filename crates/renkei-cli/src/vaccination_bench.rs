@@ -145,10 +145,7 @@ pub(crate) async fn run(
 
 /// Rewrites the ledger with one more dose (today's, so valid for anyone) for every 100th
 /// person; returns how many persons changed.
-fn add_a_dose_to_every_100th(
-    ledger: &std::path::Path,
-    read: &ReadOptions,
-) -> anyhow::Result<u64> {
+fn add_a_dose_to_every_100th(ledger: &std::path::Path, read: &ReadOptions) -> anyhow::Result<u64> {
     let today = renkei_vaccination::ledger::today_jst().to_string();
     let tmp = ledger.with_extension("csv.new");
     let mut w = LedgerWriter::new(BufWriter::with_capacity(

@@ -382,7 +382,11 @@ fn add_dose(
                 "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
                 dose.vaccine_code,
                 dose.dose_number,
-                if dose.date_unknown { "不明" } else { &dose.date }
+                if dose.date_unknown {
+                    "不明"
+                } else {
+                    &dose.date
+                }
             ),
         });
     }
@@ -392,6 +396,9 @@ fn add_dose(
 }
 
 /// One row of a ledger: a good dose of a person, or the reason it is bad.
+// Returned by value once per row and unpacked at once: boxing the large variant would cost
+// an allocation for every good row.
+#[allow(clippy::large_enum_variant)]
 enum RowOutcome {
     Row {
         uan: String,

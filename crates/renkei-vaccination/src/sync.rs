@@ -542,15 +542,16 @@ pub async fn sync_ledger(
                 doses: p.doses,
             })
             .collect();
-        let chunks: Vec<Vec<Outgoing>> = persons
-            .into_iter()
-            .fold(Vec::new(), |mut acc: Vec<Vec<Outgoing>>, o| {
-                match acc.last_mut() {
-                    Some(c) if c.len() < chunk => c.push(o),
-                    _ => acc.push(vec![o]),
-                }
-                acc
-            });
+        let chunks: Vec<Vec<Outgoing>> =
+            persons
+                .into_iter()
+                .fold(Vec::new(), |mut acc: Vec<Vec<Outgoing>>, o| {
+                    match acc.last_mut() {
+                        Some(c) if c.len() < chunk => c.push(o),
+                        _ => acc.push(vec![o]),
+                    }
+                    acc
+                });
         send_chunks(
             channel.clone(),
             futures::stream::iter(chunks),
