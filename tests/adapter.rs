@@ -314,6 +314,23 @@ async fn a_streamed_sync_matches_the_file_also_when_rows_are_not_grouped() {
     .unwrap();
     assert!(!first.complete);
     assert_eq!(first.sent, 200);
+    // Stopped one chunk before the end: the reader has queued the last chunk and finished,
+    // but the run is still incomplete, and the last chunk is sent by the next run.
+    let left = (total - 200).div_ceil(100) as usize;
+    let (second, _) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &SyncOptions {
+            chunk: 100,
+            max_chunks: Some(left - 1),
+            ..SyncOptions::new(&state)
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(!second.complete);
 
     let opts = SyncOptions {
         chunk: 100,

@@ -416,6 +416,8 @@ struct ReadSide {
     kept: HashMap<String, [u8; 32]>,
     /// The consumer stopped taking chunks before the file was read.
     stopped: bool,
+    /// Chunks handed to the sender (some may still have been queued when it stopped).
+    queued: usize,
 }
 
 /// Reads a ledger file and sends the changed persons while the file is still being read:
@@ -449,6 +451,7 @@ pub async fn sync_ledger(
             let mut kept = HashMap::new();
             let mut buf = Vec::with_capacity(chunk);
             let mut stopped = false;
+            let mut queued = 0;
             let stream = stream_ledger(&path, &read, |uan, person| {
                 let hash = crate::model::person_sha256(&person);
                 let new = match known.remove_entry(&uan) {
@@ -471,17 +474,23 @@ pub async fn sync_ledger(
                         stopped = true;
                         return false;
                     }
+                    queued += 1;
                 }
                 true
             })?;
-            if !buf.is_empty() && !stopped && tx.blocking_send(buf).is_err() {
-                stopped = true;
+            if !buf.is_empty() && !stopped {
+                if tx.blocking_send(buf).is_err() {
+                    stopped = true;
+                } else {
+                    queued += 1;
+                }
             }
             Ok(ReadSide {
                 stream,
                 gone: known,
                 kept,
                 stopped,
+                queued,
             })
         })
     };
@@ -502,15 +511,17 @@ pub async fn sync_ledger(
     let side = reader
         .await
         .map_err(|e| VaccinationError::Invalid(format!("the reading thread failed: {e}")))?;
-    sent?;
+    let sent_chunks = sent?;
     let ReadSide {
         mut stream,
         gone,
         mut kept,
         stopped,
+        queued,
     } = side?;
     report.unchanged = kept.len() as u64;
-    if stopped || stream.stopped {
+    // A limit may stop the sender with chunks still queued: the run is then incomplete.
+    if stopped || stream.stopped || queued != sent_chunks {
         progress.finish();
         report.persons = stream.groups;
         return Ok((report, stream));
