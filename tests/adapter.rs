@@ -15,7 +15,7 @@ use renkei_vaccination::ledger::{ReadOptions, read_ledger};
 use renkei_vaccination::model::content_of;
 use renkei_vaccination::reconcile::reconcile;
 use renkei_vaccination::symbols::{acquire_all, parse_address_export, read_address_export};
-use renkei_vaccination::sync::{SyncOptions, sync};
+use renkei_vaccination::sync::{SyncOptions, sync, sync_ledger};
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome, ask_previous_city, merge};
 use renkei_vaccination::{LocalMaster, TextEncoding, VaccinationError};
 
@@ -256,6 +256,150 @@ async fn an_interrupted_sync_resumes_without_resending() {
     assert!(second.complete);
     assert_eq!(second.unchanged, 300);
     assert_eq!(second.sent, total - 300);
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+}
+
+/// The streamed sync (`sync_ledger`: persons sent while the file is read) gives the same
+/// copies as reading the file whole, also for a file whose rows of a person are not
+/// contiguous, and resumes, re-runs and deletes like `sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_sync_matches_the_file_also_when_rows_are_not_grouped() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = gen_files(dir.path(), YOKOHAMA, 1500);
+    let path = dir.path().join("vaccinations.csv");
+    // Move every 7th data row to the end of the file: those persons' rows are split.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let (mut kept, mut moved) = (Vec::new(), Vec::new());
+    for (i, l) in lines.enumerate() {
+        if i % 7 == 3 {
+            moved.push(l)
+        } else {
+            kept.push(l)
+        }
+    }
+    let shuffled = std::iter::once(header)
+        .chain(kept)
+        .chain(moved)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(&path, shuffled).unwrap();
+    let whole = read_ledger(&path, &ReadOptions::default()).unwrap();
+    let master = whole.master;
+    let total = master.persons.len() as u64;
+    assert_eq!(total, summary.persons_with_records);
+
+    let state = dir.path().join("sync.state");
+    let interrupted = SyncOptions {
+        chunk: 100,
+        max_chunks: Some(2),
+        ..SyncOptions::new(&state)
+    };
+    let (first, _) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &interrupted,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(!first.complete);
+    assert_eq!(first.sent, 200);
+    // Stopped one chunk before the end: the reader has queued the last chunk and finished,
+    // but the run is still incomplete, and the last chunk is sent by the next run.
+    let left = (total - 200).div_ceil(100) as usize;
+    let (second, _) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &SyncOptions {
+            chunk: 100,
+            max_chunks: Some(left - 1),
+            ..SyncOptions::new(&state)
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(!second.complete);
+
+    let opts = SyncOptions {
+        chunk: 100,
+        ..SyncOptions::new(&state)
+    };
+    let (r, stream) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &opts,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(r.complete);
+    assert!(r.refused.is_empty(), "{:?}", r.refused.first());
+    assert!(
+        !stream.split.is_empty(),
+        "the shuffle should split some persons"
+    );
+    // The same bad rows as a whole read, each reported once.
+    assert_eq!(stream.errors.len(), whole.errors.len());
+    assert_eq!(r.persons, total);
+    let rec = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        rec.is_clean(),
+        "missing {} extra {} different {:?}",
+        rec.missing.len(),
+        rec.extra.len(),
+        rec.different.first()
+    );
+
+    // A re-run sends nothing but the split persons: their first run of rows as read (it
+    // differs from the whole), then the whole from the second pass.
+    let (again, stream) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &opts,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let split = stream.split.len() as u64;
+    assert_eq!(again.sent, 2 * split);
+    assert_eq!(again.unchanged, total - split);
+
+    // One person dropped from the file: their copy is deleted, the state forgets them.
+    let gone = master.persons.keys().nth(3).unwrap().clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let without: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split(',').nth(1) != Some(gone.as_str()))
+        .collect();
+    std::fs::write(&path, without.join("\n") + "\n").unwrap();
+    let (del, _) = sync_ledger(
+        tc.backoffice(YOKOHAMA),
+        &path,
+        &ReadOptions::default(),
+        &opts,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(del.deleted, 1);
+    let mut master = master;
+    master.persons.remove(&gone);
     assert!(
         reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
             .await

@@ -2,6 +2,7 @@
 //! The work is done by `renkei_vaccination`; this module parses arguments, draws progress
 //! bars and prints summaries.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -206,8 +207,14 @@ impl Progress for Bar {
             .set_draw_target(indicatif::ProgressDrawTarget::stderr());
         self.0.set_length(total);
         self.0.set_position(0);
+        // A total of 0 means unknown (a streamed file): a count without a bar.
+        let template = if total == 0 {
+            "{msg:32} {pos} ({per_sec})"
+        } else {
+            "{msg:32} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})"
+        };
         self.0.set_style(
-            ProgressStyle::with_template("{msg:32} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -232,8 +239,8 @@ fn print_row_errors(errors: &[RowError]) {
     }
 }
 
-fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
-    let mapping = match &input.mapping {
+fn read_mapping_file(input: &LedgerInput) -> anyhow::Result<Option<HashMap<String, String>>> {
+    Ok(match &input.mapping {
         Some(p) => {
             let (map, errors) = ledger::read_mapping(p, input.encoding)?;
             if !errors.is_empty() {
@@ -243,7 +250,11 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
             Some(map)
         }
         None => None,
-    };
+    })
+}
+
+fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
+    let mapping = read_mapping_file(input)?;
     let opts = ReadOptions {
         encoding: input.encoding,
         mapping,
@@ -400,17 +411,44 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             full,
             chunk,
         } => {
-            let report = read_input(&input, &conn.agency)?;
-            let channel = conn.endpoint().connect()?;
-            let started = Instant::now();
             let opts = renkei_vaccination::sync::SyncOptions {
                 state,
                 full,
                 chunk,
                 max_chunks: None,
             };
-            let r =
-                renkei_vaccination::sync::sync(channel, &report.master, &opts, &Bar::new()).await?;
+            let channel = conn.endpoint().connect()?;
+            let started = Instant::now();
+            let r = if input.vrs.is_empty() {
+                // A ledger alone is streamed: persons are sent while the file is read, and
+                // memory holds hashes, not the population.
+                let read = ReadOptions {
+                    encoding: input.encoding,
+                    mapping: read_mapping_file(&input)?,
+                    today: None,
+                };
+                let (r, stream) = renkei_vaccination::sync::sync_ledger(
+                    channel,
+                    &input.ledger,
+                    &read,
+                    &opts,
+                    &Bar::new(),
+                )
+                .await?;
+                println!(
+                    "read {}: {} rows ({:?}), {} persons, {} bad rows",
+                    input.ledger.display(),
+                    stream.rows,
+                    stream.encoding.unwrap_or_default(),
+                    r.persons,
+                    stream.errors.len(),
+                );
+                print_row_errors(&stream.errors);
+                r
+            } else {
+                let report = read_input(&input, &conn.agency)?;
+                renkei_vaccination::sync::sync(channel, &report.master, &opts, &Bar::new()).await?
+            };
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "sync: {} persons, {} unchanged, {} sent, {} accepted, {} refused, {} deleted, in {:.1} s ({:.0} persons/s sent)",

@@ -99,10 +99,25 @@ fn check_dose(i: usize, d: &Dose, today: time::Date) -> Result<(), CopyProblem> 
     Ok(())
 }
 
+fn today_jst() -> time::Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
+        .date()
+}
+
 /// The format check (形式チェック) every copy passes before it is stored.
 pub(crate) fn check_copy(
     copy: &ProvisionCopy,
     allowed_items: &[u32],
+) -> Result<UnifiedAddressNumber, CopyProblem> {
+    check_copy_on(copy, allowed_items, today_jst())
+}
+
+/// [`check_copy`] against a given today (a bulk import computes it once per batch).
+fn check_copy_on(
+    copy: &ProvisionCopy,
+    allowed_items: &[u32],
+    today: time::Date,
 ) -> Result<UnifiedAddressNumber, CopyProblem> {
     let uan = UnifiedAddressNumber::parse(&copy.unified_address_number)
         .map_err(|e| problem("copy.unified_address_number", e.to_string()))?;
@@ -127,9 +142,6 @@ pub(crate) fn check_copy(
             format!("more than {MAX_DOSES} doses"),
         ));
     }
-    let today = time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
-        .date();
     let mut seen = std::collections::HashSet::new();
     for (i, d) in history.doses.iter().enumerate() {
         check_dose(i, d, today)?;
@@ -147,50 +159,51 @@ pub(crate) fn check_copy(
 }
 
 impl Tenant {
+    /// Checks a copy and encodes it for storage; a refusal hands back the copy's number
+    /// for the error report. The copy is taken by value and its content encoded once
+    /// (for its hash and the stored record).
     fn prepare(
         &self,
-        copy: &ProvisionCopy,
+        copy: ProvisionCopy,
         allowed: &[u32],
-    ) -> Result<(Vec<u8>, ProvisionCopy), CopyProblem> {
-        let uan = check_copy(copy, allowed)?;
+        today: time::Date,
+    ) -> Result<(Vec<u8>, Vec<u8>), (String, CopyProblem)> {
+        let uan = match check_copy_on(&copy, allowed, today) {
+            Ok(u) => u,
+            Err(p) => return Err((copy.unified_address_number, p)),
+        };
+        let refuse = |p| Err((copy.unified_address_number.clone(), p));
         match self.is_registered(&uan) {
             Ok(true) => {}
             Ok(false) => {
-                return Err(problem(
+                return refuse(problem(
                     "copy.unified_address_number",
                     format!("{uan} is not registered with this gateway"),
                 ));
             }
-            Err(e) => return Err(problem("copy", e.to_string())),
+            Err(e) => return refuse(problem("copy", e.to_string())),
         }
         let content_bytes = copy
             .content
             .as_ref()
             .map(|c| c.encode_to_vec())
             .unwrap_or_default();
-        let stored = ProvisionCopy {
-            unified_address_number: uan.to_string(),
-            item: copy.item,
-            content: copy.content.clone(),
-            updated_at_ms: now_ms(),
-            content_sha256: hex::encode(renkei_crypto::sha256(&content_bytes)),
-        };
-        Ok((copy_key(copy.item, uan.as_str()), stored))
+        let sha = hex::encode(renkei_crypto::sha256(&content_bytes));
+        Ok((
+            copy_key(copy.item, uan.as_str()),
+            encode_stored(uan.as_str(), copy.item, &content_bytes, now_ms(), &sha),
+        ))
     }
 
     pub(crate) async fn put_copy(
         &self,
-        copy: &ProvisionCopy,
+        copy: ProvisionCopy,
         allowed: &[u32],
     ) -> Result<bool, GatewayError> {
         let (key, stored) = self
-            .prepare(copy, allowed)
-            .map_err(|p| GatewayError::invalid(p.field, p.reason))?;
-        let replaced = self
-            .trees
-            .copies
-            .insert(key, stored.encode_to_vec())?
-            .is_some();
+            .prepare(copy, allowed, today_jst())
+            .map_err(|(_, p)| GatewayError::invalid(p.field, p.reason))?;
+        let replaced = self.trees.copies.insert(key, stored)?.is_some();
         self.commit().await?;
         Ok(replaced)
     }
@@ -199,24 +212,21 @@ impl Tenant {
     pub(crate) fn import_batch(
         &self,
         first_index: u64,
-        copies: &[ProvisionCopy],
+        copies: Vec<ProvisionCopy>,
         allowed: &[u32],
         summary: &mut BulkSummary,
     ) -> Result<(), GatewayError> {
+        let today = today_jst();
         let mut batch = Batch::default();
-        for (i, copy) in copies.iter().enumerate() {
-            match self.prepare(copy, allowed) {
+        for (i, copy) in copies.into_iter().enumerate() {
+            match self.prepare(copy, allowed, today) {
                 Ok((key, stored)) => {
-                    batch.insert(key, stored.encode_to_vec());
+                    batch.insert(key, stored);
                     summary.accepted += 1;
                 }
-                Err(p) => push_error(
-                    summary,
-                    first_index + i as u64,
-                    &copy.unified_address_number,
-                    &p.field,
-                    p.reason,
-                ),
+                Err((number, p)) => {
+                    push_error(summary, first_index + i as u64, &number, &p.field, p.reason)
+                }
             }
         }
         self.trees.copies.apply_batch(batch)?;
@@ -266,6 +276,38 @@ impl Tenant {
     }
 }
 
+/// The encoding of `ProvisionCopy { unified_address_number, item, content, updated_at_ms,
+/// content_sha256 }`, with the content given already encoded (it was encoded once for its
+/// hash; encoding the message would encode it again).
+fn encode_stored(uan: &str, item: u32, content: &[u8], at_ms: i64, sha: &str) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let mut out = Vec::with_capacity(content.len() + uan.len() + sha.len() + 32);
+    let bytes = |tag: u32, b: &[u8], out: &mut Vec<u8>| {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    };
+    // proto3: fields at their default value are not encoded (content is a message, and
+    // is present).
+    if !uan.is_empty() {
+        bytes(1, uan.as_bytes(), &mut out);
+    }
+    if item != 0 {
+        encode_key(2, WireType::Varint, &mut out);
+        encode_varint(u64::from(item), &mut out);
+    }
+    bytes(3, content, &mut out);
+    if at_ms != 0 {
+        encode_key(4, WireType::Varint, &mut out);
+        // int64 is encoded as the two's complement bits, as prost does.
+        encode_varint(at_ms as u64, &mut out);
+    }
+    if !sha.is_empty() {
+        bytes(5, sha.as_bytes(), &mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +331,24 @@ mod tests {
             date: date.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn stored_encoding_is_the_messages() {
+        let c = copy(vec![dose("MR", 1, "2020-04-01")]);
+        let content = c.content.clone().unwrap();
+        let bytes = content.encode_to_vec();
+        let expected = ProvisionCopy {
+            unified_address_number: "1001".into(),
+            item: 25,
+            content: Some(content),
+            updated_at_ms: 1_700_000_000_123,
+            content_sha256: "ab".repeat(32),
+        };
+        assert_eq!(
+            encode_stored("1001", 25, &bytes, 1_700_000_000_123, &"ab".repeat(32)),
+            expected.encode_to_vec()
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl GatewayEndpoint {
 
 /// Progress of a long run; the CLI draws bars, tests and libraries use [`NoProgress`].
 pub trait Progress: Send + Sync {
+    /// `total` 0 means not known in advance (a file read while it is sent).
     fn start(&self, _what: &str, _total: u64) {}
     fn inc(&self, _n: u64) {}
     fn finish(&self) {}

@@ -2,7 +2,7 @@
 //! Columns are documented in docs/vaccination-csv.md. Every row is checked; a bad row is
 //! reported with its file, line and reason, and the good rows go ahead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -184,6 +184,18 @@ pub fn read_mapping(
 /// a BOM) is read as UTF-8, and a later invalid byte fails only its row.
 pub fn read_ledger(path: &Path, opts: &ReadOptions) -> Result<ReadReport, VaccinationError> {
     let file = path.display().to_string();
+    let (text, enc) = open_ledger(path, opts)?;
+    let mut report = read_ledger_from(&file, text, opts, enc, None)?;
+    report.encoding = Some(enc);
+    Ok(report)
+}
+
+/// Opens a ledger file as UTF-8 bytes (BOM skipped, Shift_JIS decoded), with the
+/// encoding it was read as.
+fn open_ledger(
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Box<dyn std::io::Read + Send>, TextEncoding), VaccinationError> {
     let enc = match opts.encoding {
         TextEncoding::Auto => {
             let mut head = vec![0u8; 64 * 1024];
@@ -199,17 +211,15 @@ pub fn read_ledger(path: &Path, opts: &ReadOptions) -> Result<ReadReport, Vaccin
         }
         e => e,
     };
-    let mut report = if enc == TextEncoding::ShiftJis {
+    if enc == TextEncoding::ShiftJis {
         let (text, enc) = read_text(path, enc)?;
-        read_ledger_from(&file, text.as_slice(), opts, enc)?
+        Ok((Box::new(std::io::Cursor::new(text)), enc))
     } else {
         let f = std::fs::File::open(path).map_err(|e| VaccinationError::io(path, e))?;
         let mut r = std::io::BufReader::with_capacity(1 << 20, f);
         skip_bom(&mut r).map_err(|e| VaccinationError::io(path, e))?;
-        read_ledger_from(&file, r, opts, enc)?
-    };
-    report.encoding = Some(enc);
-    Ok(report)
+        Ok((Box::new(r), enc))
+    }
 }
 
 fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -237,7 +247,278 @@ pub fn read_ledger_bytes(
     opts: &ReadOptions,
     enc: TextEncoding,
 ) -> Result<ReadReport, VaccinationError> {
-    read_ledger_from(file, text, opts, enc)
+    read_ledger_from(file, text, opts, enc, None)
+}
+
+/// Reads only the rows of the given persons (every row is still checked, and bad rows
+/// are reported): the second pass of a streamed sync, for persons whose rows were not
+/// contiguous in the file.
+pub fn read_ledger_persons(
+    path: &Path,
+    opts: &ReadOptions,
+    only: &HashSet<String>,
+) -> Result<ReadReport, VaccinationError> {
+    let file = path.display().to_string();
+    let (text, enc) = open_ledger(path, opts)?;
+    let mut report = read_ledger_from(&file, text, opts, enc, Some(only))?;
+    report.encoding = Some(enc);
+    Ok(report)
+}
+
+/// What a streamed read saw besides the persons it handed on.
+#[derive(Debug, Default)]
+pub struct StreamReport {
+    pub rows: u64,
+    pub errors: Vec<RowError>,
+    pub encoding: Option<TextEncoding>,
+    /// Persons handed on: each once, with its first run of rows.
+    pub groups: u64,
+    /// Persons whose rows were not contiguous: only their first run of rows was handed on,
+    /// so the caller must read them again whole ([`read_ledger_persons`]). May name a
+    /// contiguous person too (a 64-bit hash collision: that person is then not handed on
+    /// at all, and not counted in `groups`), never misses a split one.
+    pub split: HashSet<String>,
+    /// The reader stopped early because the consumer asked it to.
+    pub stopped: bool,
+}
+
+/// Reads a ledger file person by person, without holding the population: each run of
+/// consecutive rows of one person is handed to `each` (doses in canonical order) as soon as
+/// the next person's row is read. Exports are grouped by person, so each person normally
+/// comes whole; a person whose rows come back later is handed on with its first run only
+/// and listed in [`StreamReport::split`].
+/// `each` returns `false` to stop reading.
+pub fn stream_ledger(
+    path: &Path,
+    opts: &ReadOptions,
+    mut each: impl FnMut(String, Person) -> bool,
+) -> Result<StreamReport, VaccinationError> {
+    let file = path.display().to_string();
+    let (text, enc) = open_ledger(path, opts)?;
+    let mut out = StreamReport {
+        encoding: Some(enc),
+        ..Default::default()
+    };
+    // A 64-bit hash per person seen, to notice a person coming back: a set of the numbers
+    // themselves would cost several times the memory.
+    let mut seen: HashSet<u64> = HashSet::new();
+    let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    let mut emit = |uan: String, mut p: Person, out: &mut StreamReport| -> bool {
+        if !seen.insert(std::hash::BuildHasher::hash_one(&hasher, &uan)) {
+            // A later run of rows of a person already handed on: not handed on again, the
+            // caller reads the person whole in a second pass.
+            out.split.insert(uan);
+            return true;
+        }
+        canonical_order(&mut p.doses);
+        out.groups += 1;
+        each(uan, p)
+    };
+    let mut rows = RowReader::new(&file, text, opts, enc)?;
+    let mut cur: Option<(String, Person, Vec<u64>)> = None;
+    while let Some(row) = rows.next_row() {
+        out.rows += 1;
+        match row {
+            RowOutcome::Bad(e) => out.errors.push(e),
+            RowOutcome::Row {
+                uan,
+                info,
+                dose,
+                line,
+            } => {
+                if let Some(info) = info {
+                    if let Some((u, p, _)) = cur.take()
+                        && !emit(u, p, &mut out)
+                    {
+                        out.stopped = true;
+                        return Ok(out);
+                    }
+                    cur = Some((
+                        uan,
+                        Person {
+                            info,
+                            doses: Vec::new(),
+                        },
+                        Vec::new(),
+                    ));
+                }
+                if let Some((_, person, lines)) = cur.as_mut()
+                    && let Some(e) = add_dose(&file, person, lines, dose, line)
+                {
+                    out.errors.push(e);
+                }
+            }
+        }
+    }
+    if let Some((u, p, _)) = cur.take()
+        && !emit(u, p, &mut out)
+    {
+        out.stopped = true;
+    }
+    Ok(out)
+}
+
+/// Adds a dose to a person unless it duplicates one already there (same vaccine, dose
+/// number and date), which is reported against the line of the first.
+fn add_dose(
+    file: &str,
+    person: &mut Person,
+    person_lines: &mut Vec<u64>,
+    dose: Dose,
+    line: u64,
+) -> Option<RowError> {
+    let dup = person.doses.iter().position(|d| {
+        d.vaccine_code == dose.vaccine_code
+            && d.dose_number == dose.dose_number
+            && d.date == dose.date
+    });
+    if let Some(i) = dup {
+        let first = person_lines.get(i).copied().unwrap_or(0);
+        return Some(RowError {
+            file: file.into(),
+            line,
+            column: None,
+            reason: format!(
+                "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
+                dose.vaccine_code,
+                dose.dose_number,
+                if dose.date_unknown {
+                    "不明"
+                } else {
+                    &dose.date
+                }
+            ),
+        });
+    }
+    person.doses.push(dose);
+    person_lines.push(line);
+    None
+}
+
+/// One row of a ledger: a good dose of a person, or the reason it is bad.
+// Returned by value once per row and unpacked at once: boxing the large variant would cost
+// an allocation for every good row.
+#[allow(clippy::large_enum_variant)]
+enum RowOutcome {
+    Row {
+        uan: String,
+        /// The person's basic items, built only when the person differs from the previous
+        /// good row's (a person's later rows cost no allocation for them).
+        info: Option<PersonInfo>,
+        dose: Dose,
+        line: u64,
+    },
+    Bad(RowError),
+}
+
+/// The row loop shared by whole-file and streamed reads: header check, then each row
+/// parsed and validated.
+struct RowReader<'o, R: std::io::Read> {
+    file: &'o str,
+    rdr: csv::Reader<R>,
+    rec: csv::ByteRecord,
+    cols: Columns,
+    opts: &'o ReadOptions,
+    enc: TextEncoding,
+    today: time::Date,
+    prev_uan: String,
+}
+
+impl<'o, R: std::io::Read> RowReader<'o, R> {
+    fn new(
+        file: &'o str,
+        text: R,
+        opts: &'o ReadOptions,
+        enc: TextEncoding,
+    ) -> Result<Self, VaccinationError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(text);
+        let headers = rdr
+            .byte_headers()
+            .map_err(|e| VaccinationError::Format {
+                path: file.into(),
+                reason: format!("cannot read the header row: {e}"),
+            })?
+            .clone();
+        let names: Vec<String> = headers
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_owned())
+            .collect();
+        let pos = |name: &str| names.iter().position(|h| h == name);
+        let missing: Vec<&str> = REQUIRED
+            .iter()
+            .copied()
+            .filter(|c| pos(c).is_none())
+            .collect();
+        if !missing.is_empty() || (pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none()) {
+            return Err(VaccinationError::Format {
+                path: file.into(),
+                reason: format!(
+                    "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md",
+                    missing.join(", "),
+                    if pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none() {
+                        format!(" and both of {COL_UAN} / {COL_LOCAL}")
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+        let cols = Columns {
+            idx: COLUMNS.map(pos),
+            width: names.len(),
+        };
+        Ok(RowReader {
+            file,
+            rdr,
+            rec: csv::ByteRecord::new(),
+            cols,
+            opts,
+            enc,
+            today: opts.today.unwrap_or_else(today_jst),
+            prev_uan: String::new(),
+        })
+    }
+
+    fn next_row(&mut self) -> Option<RowOutcome> {
+        match self.rdr.read_byte_record(&mut self.rec) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                return Some(RowOutcome::Bad(RowError {
+                    file: self.file.into(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    column: None,
+                    reason: format!("not a CSV row: {e}"),
+                }));
+            }
+        }
+        let line = self.rec.position().map_or(0, |p| p.line());
+        match parse_row(&self.rec, &self.cols, self.opts, self.today, self.enc) {
+            Ok((uan, info, dose)) => {
+                let info = if uan != self.prev_uan {
+                    self.prev_uan.clone_from(&uan);
+                    Some(info.build())
+                } else {
+                    None
+                };
+                Some(RowOutcome::Row {
+                    uan,
+                    info,
+                    dose,
+                    line,
+                })
+            }
+            Err((column, reason)) => Some(RowOutcome::Bad(RowError {
+                file: self.file.into(),
+                line,
+                column: column.map(str::to_owned),
+                reason,
+            })),
+        }
+    }
 }
 
 fn read_ledger_from(
@@ -245,125 +526,64 @@ fn read_ledger_from(
     text: impl std::io::Read,
     opts: &ReadOptions,
     enc: TextEncoding,
+    only: Option<&HashSet<String>>,
 ) -> Result<ReadReport, VaccinationError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(text);
-    let headers = rdr
-        .byte_headers()
-        .map_err(|e| VaccinationError::Format {
-            path: file.into(),
-            reason: format!("cannot read the header row: {e}"),
-        })?
-        .clone();
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_owned())
-        .collect();
-    let pos = |name: &str| names.iter().position(|h| h == name);
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|c| pos(c).is_none())
-        .collect();
-    if !missing.is_empty() || (pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none()) {
-        return Err(VaccinationError::Format {
-            path: file.into(),
-            reason: format!(
-                "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md",
-                missing.join(", "),
-                if pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none() {
-                    format!(" and both of {COL_UAN} / {COL_LOCAL}")
-                } else {
-                    String::new()
-                }
-            ),
-        });
-    }
-    let cols = Columns {
-        idx: COLUMNS.map(pos),
-        width: names.len(),
-    };
-    let today = opts.today.unwrap_or_else(today_jst);
+    let mut rows = RowReader::new(file, text, opts, enc)?;
     let mut report = ReadReport::default();
     // The line of each dose of each person, parallel to `Person::doses` until the final
     // sort, for duplicate reports.
     let mut lines: HashMap<String, Vec<u64>> = HashMap::new();
     let mut cur: Option<(String, Person, Vec<u64>)> = None;
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                report.rows += 1;
-                report.errors.push(RowError {
-                    file: file.into(),
-                    line: e.position().map_or(0, |p| p.line()),
-                    column: None,
-                    reason: format!("not a CSV row: {e}"),
-                });
+    // The basic items of the person of the previous good row (rows carry them on a
+    // person's first row only; with a filter, that row may have been skipped).
+    let mut last_info = PersonInfo::default();
+    while let Some(row) = rows.next_row() {
+        report.rows += 1;
+        let (uan, info, dose, line) = match row {
+            RowOutcome::Bad(e) => {
+                report.errors.push(e);
                 continue;
             }
-        }
-        report.rows += 1;
-        let line = rec.position().map_or(0, |p| p.line());
-        let bad = |column: Option<&str>, reason: String| RowError {
-            file: file.into(),
-            line,
-            column: column.map(str::to_owned),
-            reason,
+            RowOutcome::Row {
+                uan,
+                info,
+                dose,
+                line,
+            } => (uan, info, dose, line),
         };
-        match parse_row(&rec, &cols, opts, today, enc) {
-            Ok((uan, info, dose)) => {
-                // Exports are usually grouped by person: the current person is kept out of
-                // the map until the key changes, so a row costs no map lookup.
-                if cur.as_ref().is_none_or(|c| c.0 != uan) {
-                    if let Some((u, p, l)) = cur.take() {
-                        lines.insert(u.clone(), l);
-                        report.master.persons.insert(u, p);
-                    }
-                    cur = Some(match report.master.persons.remove(&uan) {
-                        Some(p) => {
-                            let l = lines.remove(&uan).unwrap_or_default();
-                            (uan, p, l)
-                        }
-                        None => (
-                            uan,
-                            Person {
-                                info: info.build(),
-                                doses: Vec::new(),
-                            },
-                            Vec::new(),
-                        ),
-                    });
-                }
-                let Some((_, person, person_lines)) = cur.as_mut() else {
-                    continue;
-                };
-                let dup = person.doses.iter().position(|d| {
-                    d.vaccine_code == dose.vaccine_code
-                        && d.dose_number == dose.dose_number
-                        && d.date == dose.date
-                });
-                if let Some(i) = dup {
-                    let first = person_lines.get(i).copied().unwrap_or(0);
-                    report.errors.push(bad(
-                        None,
-                        format!(
-                            "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
-                            dose.vaccine_code,
-                            dose.dose_number,
-                            if dose.date_unknown { "不明" } else { &dose.date }
-                        ),
-                    ));
-                    continue;
-                }
-                person.doses.push(dose);
-                person_lines.push(line);
+        if let Some(info) = info {
+            last_info = info;
+        }
+        if only.is_some_and(|o| !o.contains(&uan)) {
+            continue;
+        }
+        // Exports are usually grouped by person: the current person is kept out of the map
+        // until the key changes, so a row costs no map lookup.
+        if cur.as_ref().is_none_or(|c| c.0 != uan) {
+            if let Some((u, p, l)) = cur.take() {
+                lines.insert(u.clone(), l);
+                report.master.persons.insert(u, p);
             }
-            Err((column, reason)) => report.errors.push(bad(column, reason)),
+            cur = Some(match report.master.persons.remove(&uan) {
+                Some(p) => {
+                    let l = lines.remove(&uan).unwrap_or_default();
+                    (uan, p, l)
+                }
+                None => (
+                    uan,
+                    Person {
+                        info: last_info.clone(),
+                        doses: Vec::new(),
+                    },
+                    Vec::new(),
+                ),
+            });
+        }
+        let Some((_, person, person_lines)) = cur.as_mut() else {
+            continue;
+        };
+        if let Some(e) = add_dose(file, person, person_lines, dose, line) {
+            report.errors.push(e);
         }
     }
     if let Some((u, p, _)) = cur.take() {

@@ -6,7 +6,7 @@
 //! every acknowledged chunk, so an interrupted run resumes where it stopped: whatever was
 //! acknowledged is not sent again, whatever was not is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,12 +14,14 @@ use futures::StreamExt as _;
 use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
 use renkei_proto::v1::symbols_client::SymbolsClient;
 use renkei_proto::v1::{
-    DeleteCopyRequest, ProvisionCopy, PutCopyRequest, RegisterAddressNumberRequest,
+    DeleteCopyRequest, Dose, ProvisionCopy, PutCopyRequest, RegisterAddressNumberRequest,
+    VaccinationHistory,
 };
 use tonic::transport::Channel;
 
 use crate::VaccinationError;
 use crate::client::Progress;
+use crate::ledger::{ReadOptions, StreamReport, read_ledger_persons, stream_ledger};
 use crate::model::{LocalMaster, content_of};
 
 /// 主務省令第2条の表 item 25: 予防接種法による予防接種の実施に関する情報.
@@ -208,6 +210,137 @@ pub struct SyncReport {
     pub complete: bool,
 }
 
+/// One person to send: the content hash the state will record once the gateway has
+/// acknowledged it, whether the number must be registered first, and the doses in
+/// canonical order (moved into the request, never cloned).
+struct Outgoing {
+    uan: String,
+    hash: [u8; 32],
+    new: bool,
+    doses: Vec<Dose>,
+}
+
+/// Sends chunks of persons, two in flight (the adapter builds and encodes the next while
+/// the gateway stores the current one), and records each acknowledged chunk in the state
+/// as it arrives. Returns the number of chunks sent, at most `limit`.
+async fn send_chunks(
+    channel: Channel,
+    chunks: impl futures::Stream<Item = Vec<Outgoing>>,
+    limit: usize,
+    state: &mut SyncState,
+    report: &mut SyncReport,
+    progress: &dyn Progress,
+) -> Result<usize, VaccinationError> {
+    let symbols = SymbolsClient::new(channel.clone());
+    let copies = ProvisionCopiesClient::new(channel);
+    let mut in_flight = std::pin::pin!(
+        chunks
+            .take(limit)
+            .map(|batch| {
+                let new: Vec<RegisterAddressNumberRequest> = batch
+                    .iter()
+                    .filter(|o| o.new)
+                    .map(|o| RegisterAddressNumberRequest {
+                        unified_address_number: o.uan.clone(),
+                    })
+                    .collect();
+                let mut keys = Vec::with_capacity(batch.len());
+                let mut reqs = Vec::with_capacity(batch.len());
+                for o in batch {
+                    reqs.push(PutCopyRequest {
+                        copy: Some(ProvisionCopy {
+                            unified_address_number: o.uan.clone(),
+                            item: VACCINATION_ITEM,
+                            content: Some(content_of(VaccinationHistory { doses: o.doses })),
+                            ..Default::default()
+                        }),
+                    });
+                    keys.push((o.uan, o.hash));
+                }
+                let mut symbols = symbols.clone();
+                let mut copies = copies.clone();
+                async move {
+                    let registered = if new.is_empty() {
+                        0
+                    } else {
+                        symbols
+                            .register_address_numbers(tokio_stream::iter(new))
+                            .await?
+                            .into_inner()
+                            .accepted
+                    };
+                    let summary = copies
+                        .import_copies(tokio_stream::iter(reqs))
+                        .await?
+                        .into_inner();
+                    Ok::<_, VaccinationError>((keys, registered, summary))
+                }
+            })
+            .buffered(2)
+    );
+    let mut done_chunks = 0;
+    while let Some(result) = in_flight.next().await {
+        let (keys, registered, summary) = result?;
+        done_chunks += 1;
+        report.registered += registered;
+        report.sent += keys.len() as u64;
+        report.accepted += summary.accepted;
+        let mut refused_at = vec![false; keys.len()];
+        for e in &summary.errors {
+            if let Some(slot) = refused_at.get_mut(e.index as usize) {
+                *slot = true;
+            }
+            report.refused.push(Refused {
+                unified_address_number: e.key.clone(),
+                field: e.field.clone(),
+                reason: e.reason.clone(),
+            });
+        }
+        // If the gateway listed fewer errors than it counted, we cannot tell which were
+        // kept: record none of this chunk, so all of it is sent again next time.
+        if summary.rejected as usize == summary.errors.len() {
+            let n = keys.len() as u64;
+            let acked: Vec<(String, Option<[u8; 32]>)> = keys
+                .into_iter()
+                .zip(&refused_at)
+                .filter(|(_, r)| !**r)
+                .map(|((u, h), _)| (u, Some(h)))
+                .collect();
+            state.record(&acked)?;
+            progress.inc(n);
+        } else {
+            progress.inc(keys.len() as u64);
+        }
+    }
+    Ok(done_chunks)
+}
+
+/// Deletes the copies of persons no longer in the master, then rewrites the state file
+/// compactly: the end of a completed run.
+async fn finish_run(
+    channel: Channel,
+    gone: Vec<String>,
+    state: &mut SyncState,
+    report: &mut SyncReport,
+) -> Result<(), VaccinationError> {
+    let mut copies = ProvisionCopiesClient::new(channel);
+    let mut deleted = Vec::new();
+    for uan in gone {
+        copies
+            .delete_copy(DeleteCopyRequest {
+                unified_address_number: uan.clone(),
+                item: VACCINATION_ITEM,
+            })
+            .await?;
+        deleted.push((uan, None));
+    }
+    report.deleted = deleted.len() as u64;
+    state.record(&deleted)?;
+    state.compact()?;
+    report.complete = true;
+    Ok(())
+}
+
 /// Sends the persons whose content differs from the state; see the module docs.
 pub async fn sync(
     channel: Channel,
@@ -243,105 +376,213 @@ pub async fn sync(
         .cloned()
         .collect();
     progress.start("sending provision copies", to_send.len() as u64);
-    let symbols = SymbolsClient::new(channel.clone());
-    let mut copies = ProvisionCopiesClient::new(channel);
     let chunk = opts.chunk.max(1);
-    // Two chunks in flight: the adapter builds and encodes the next while the gateway
-    // stores the current one. Each chunk's acknowledgement is recorded as it arrives.
-    let chunks: Vec<_> = to_send.chunks(chunk).collect();
-    let total_chunks = chunks.len();
-    let limit = opts.max_chunks.unwrap_or(usize::MAX);
-    let mut in_flight = futures::stream::iter(chunks.into_iter().take(limit).map(|batch| {
-        let new: Vec<RegisterAddressNumberRequest> = batch
+    let total_chunks = to_send.len().div_ceil(chunk);
+    let chunks = futures::stream::iter(to_send.chunks(chunk).map(|batch| {
+        batch
             .iter()
-            .filter(|(_, _, _, new)| *new)
-            .map(|(u, _, _, _)| RegisterAddressNumberRequest {
-                unified_address_number: (*u).clone(),
+            .map(|(u, p, h, new)| Outgoing {
+                uan: (*u).clone(),
+                hash: *h,
+                new: *new,
+                doses: p.history().doses,
             })
-            .collect();
-        let mut symbols = symbols.clone();
-        let mut copies = copies.clone();
-        async move {
-            let registered = if new.is_empty() {
-                0
-            } else {
-                symbols
-                    .register_address_numbers(tokio_stream::iter(new))
-                    .await?
-                    .into_inner()
-                    .accepted
-            };
-            let reqs: Vec<PutCopyRequest> = batch
-                .iter()
-                .map(|(u, p, _, _)| PutCopyRequest {
-                    copy: Some(ProvisionCopy {
-                        unified_address_number: (*u).clone(),
-                        item: VACCINATION_ITEM,
-                        content: Some(content_of(p.history())),
-                        ..Default::default()
-                    }),
-                })
-                .collect();
-            let summary = copies
-                .import_copies(tokio_stream::iter(reqs))
-                .await?
-                .into_inner();
-            Ok::<_, VaccinationError>((batch, registered, summary))
-        }
-    }))
-    .buffered(2);
-    let mut done_chunks = 0;
-    while let Some(result) = in_flight.next().await {
-        let (batch, registered, summary) = result?;
-        done_chunks += 1;
-        report.registered += registered;
-        report.sent += batch.len() as u64;
-        report.accepted += summary.accepted;
-        let mut refused_at = vec![false; batch.len()];
-        for e in &summary.errors {
-            if let Some(slot) = refused_at.get_mut(e.index as usize) {
-                *slot = true;
-            }
-            report.refused.push(Refused {
-                unified_address_number: e.key.clone(),
-                field: e.field.clone(),
-                reason: e.reason.clone(),
-            });
-        }
-        // If the gateway listed fewer errors than it counted, we cannot tell which were
-        // kept: record none of this chunk, so all of it is sent again next time.
-        if summary.rejected as usize == summary.errors.len() {
-            let acked: Vec<(String, Option<[u8; 32]>)> = batch
-                .iter()
-                .zip(&refused_at)
-                .filter(|(_, r)| !**r)
-                .map(|((u, _, h, _), _)| ((*u).clone(), Some(*h)))
-                .collect();
-            state.record(&acked)?;
-        }
-        progress.inc(batch.len() as u64);
-    }
-    drop(in_flight);
+            .collect::<Vec<_>>()
+    }));
+    let limit = opts.max_chunks.unwrap_or(usize::MAX);
+    let done_chunks = send_chunks(
+        channel.clone(),
+        chunks,
+        limit,
+        &mut state,
+        &mut report,
+        progress,
+    )
+    .await?;
+    progress.finish();
     if done_chunks < total_chunks {
-        progress.finish();
         return Ok(report);
     }
-    progress.finish();
-    let mut deleted = Vec::new();
-    for uan in gone {
-        copies
-            .delete_copy(DeleteCopyRequest {
-                unified_address_number: uan.clone(),
-                item: VACCINATION_ITEM,
-            })
-            .await?;
-        deleted.push((uan, None));
-    }
-    report.deleted = deleted.len() as u64;
-    state.record(&deleted)?;
-    state.compact()?;
-    report.complete = true;
+    finish_run(channel, gone, &mut state, &mut report).await?;
     Ok(report)
+}
+
+/// What the reading thread of [`sync_ledger`] hands back when the file is read.
+struct ReadSide {
+    stream: StreamReport,
+    /// Persons the state knew and the file did not name: their copies are deleted.
+    gone: HashMap<String, [u8; 32]>,
+    /// Persons whose content matched the state: only their hashes are kept.
+    kept: HashMap<String, [u8; 32]>,
+    /// The consumer stopped taking chunks before the file was read.
+    stopped: bool,
+    /// Chunks handed to the sender (some may still have been queued when it stopped).
+    queued: usize,
+}
+
+/// Reads a ledger file and sends the changed persons while the file is still being read:
+/// a thread parses, validates, groups and hashes the rows, and hands over chunks of
+/// changed persons (bounded: two chunks queued), while this task sends them. Memory holds
+/// the hashes of the state and the chunks in flight, never the population.
+///
+/// Persons whose rows are not contiguous in the file (exports are grouped by person, so
+/// this is rare) are sent as read and then once more whole, from a second pass over the
+/// file that reads only their rows; the state records the second.
+pub async fn sync_ledger(
+    channel: Channel,
+    path: &Path,
+    read: &ReadOptions,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<(SyncReport, StreamReport), VaccinationError> {
+    let mut state = SyncState::open(&opts.state)?;
+    if opts.full {
+        state.hashes.clear();
+    }
+    // The reader owns the known hashes; the state keeps only what this run acknowledges.
+    let known = std::mem::take(&mut state.hashes);
+    let chunk = opts.chunk.max(1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Outgoing>>(2);
+    let reader = {
+        let path = path.to_owned();
+        let read = read.clone();
+        tokio::task::spawn_blocking(move || -> Result<ReadSide, VaccinationError> {
+            let mut known = known;
+            let mut kept = HashMap::new();
+            let mut buf = Vec::with_capacity(chunk);
+            let mut stopped = false;
+            let mut queued = 0;
+            let stream = stream_ledger(&path, &read, |uan, person| {
+                let hash = crate::model::person_sha256(&person);
+                let new = match known.remove_entry(&uan) {
+                    Some((k, h)) if h == hash => {
+                        kept.insert(k, h);
+                        return true;
+                    }
+                    Some(_) => false,
+                    None => true,
+                };
+                buf.push(Outgoing {
+                    uan,
+                    hash,
+                    new,
+                    doses: person.doses,
+                });
+                if buf.len() >= chunk {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
+                    if tx.blocking_send(full).is_err() {
+                        stopped = true;
+                        return false;
+                    }
+                    queued += 1;
+                }
+                true
+            })?;
+            if !buf.is_empty() && !stopped {
+                if tx.blocking_send(buf).is_err() {
+                    stopped = true;
+                } else {
+                    queued += 1;
+                }
+            }
+            Ok(ReadSide {
+                stream,
+                gone: known,
+                kept,
+                stopped,
+                queued,
+            })
+        })
+    };
+    let mut report = SyncReport::default();
+    progress.start("reading and sending provision copies", 0);
+    let limit = opts.max_chunks.unwrap_or(usize::MAX);
+    let rx = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let sent = send_chunks(
+        channel.clone(),
+        rx,
+        limit,
+        &mut state,
+        &mut report,
+        progress,
+    )
+    .await;
+    // On an error or a limit, `rx` is gone and the reader stops at its next chunk.
+    let side = reader
+        .await
+        .map_err(|e| VaccinationError::Invalid(format!("the reading thread failed: {e}")))?;
+    let sent_chunks = sent?;
+    let ReadSide {
+        mut stream,
+        gone,
+        mut kept,
+        stopped,
+        queued,
+    } = side?;
+    report.unchanged = kept.len() as u64;
+    // A limit may stop the sender with chunks still queued: the run is then incomplete.
+    if stopped || stream.stopped || queued != sent_chunks {
+        progress.finish();
+        report.persons = stream.groups;
+        return Ok((report, stream));
+    }
+    if !stream.split.is_empty() {
+        // Second pass: the split persons whole. Their rows were checked in the first pass;
+        // only problems it could not see (a duplicate across two runs of rows) are new.
+        let again = read_ledger_persons(path, read, &stream.split)?;
+        let reported: HashSet<u64> = stream.errors.iter().map(|e| e.line).collect();
+        stream.errors.extend(
+            again
+                .errors
+                .into_iter()
+                .filter(|e| !reported.contains(&e.line)),
+        );
+        for uan in again.master.persons.keys() {
+            kept.remove(uan);
+        }
+        report.unchanged = kept.len() as u64;
+        let persons: Vec<Outgoing> = again
+            .master
+            .persons
+            .into_iter()
+            .map(|(uan, p)| Outgoing {
+                hash: crate::model::person_sha256(&p),
+                uan,
+                // Registration is idempotent, and a first run may have been refused.
+                new: true,
+                doses: p.doses,
+            })
+            .collect();
+        let chunks: Vec<Vec<Outgoing>> =
+            persons
+                .into_iter()
+                .fold(Vec::new(), |mut acc: Vec<Vec<Outgoing>>, o| {
+                    match acc.last_mut() {
+                        Some(c) if c.len() < chunk => c.push(o),
+                        _ => acc.push(vec![o]),
+                    }
+                    acc
+                });
+        send_chunks(
+            channel.clone(),
+            futures::stream::iter(chunks),
+            usize::MAX,
+            &mut state,
+            &mut report,
+            progress,
+        )
+        .await?;
+    }
+    progress.finish();
+    report.persons = stream.groups;
+    // The state of a completed run: what was acknowledged now, and what was unchanged.
+    for (uan, h) in kept {
+        state.hashes.entry(uan).or_insert(h);
+    }
+    let mut gone: Vec<String> = gone.into_keys().collect();
+    gone.sort_unstable();
+    finish_run(channel, gone, &mut state, &mut report).await?;
+    Ok((report, stream))
 }
 
 /// The content hash of each person of the master, as the state file would hold it.

@@ -264,7 +264,7 @@ impl ProvisionCopies for Local {
             .copy
             .ok_or_else(|| status(GatewayError::invalid("copy", "is required")))?;
         let allowed = master.items_provided_by(t.code.as_str());
-        let replaced = t.put_copy(&copy, &allowed).await.map_err(status)?;
+        let replaced = t.put_copy(copy, &allowed).await.map_err(status)?;
         Ok(Response::new(PutCopyResponse { replaced }))
     }
 
@@ -295,11 +295,12 @@ impl ProvisionCopies for Local {
                     }
                 }
             }
-            if let Err(e) = t.import_batch(index, &copies, &allowed, &mut summary) {
+            let n = copies.len() as u64;
+            if let Err(e) = t.import_batch(index, copies, &allowed, &mut summary) {
                 job.finish(JobState::Failed, &e.to_string());
                 return Err(status(e));
             }
-            index += copies.len() as u64;
+            index += n;
             job.progress(summary.accepted + summary.rejected, summary.rejected);
             if let Some(s) = broke {
                 job.finish(JobState::Cancelled, s.message());
