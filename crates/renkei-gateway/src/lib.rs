@@ -51,6 +51,15 @@ pub(crate) struct Inner {
     pub(crate) health: health::HealthState,
 }
 
+/// See [`Gateway::storage_stats`].
+#[derive(Clone, Debug, Default)]
+pub struct StorageStats {
+    pub commits: u64,
+    pub flushes: u64,
+    /// (agency code, appends and syncs of its record log)
+    pub record_logs: Vec<(String, renkei_ledger::WriterStats)>,
+}
+
 /// A configured gateway.
 #[derive(Clone, Debug)]
 pub struct Gateway {
@@ -114,6 +123,23 @@ impl Gateway {
     /// Codes of the hosted municipalities.
     pub fn tenant_codes(&self) -> Vec<String> {
         self.inner.tenants.keys().cloned().collect()
+    }
+
+    /// Durable-write counters: storage commits asked for and flushes that served them, and
+    /// each tenant's record-log appends and `fdatasync`s. For benchmarks and diagnostics:
+    /// the bench divides them by the inquiries answered.
+    pub fn storage_stats(&self) -> StorageStats {
+        let c = self.inner.store.commit_stats();
+        StorageStats {
+            commits: c.requests,
+            flushes: c.flushes,
+            record_logs: self
+                .inner
+                .tenants
+                .iter()
+                .map(|(code, t)| (code.clone(), t.records.ledger().stats()))
+                .collect(),
+        }
     }
 
     /// Version of the master data in use, if any.
