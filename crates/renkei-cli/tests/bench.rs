@@ -43,6 +43,17 @@ fn e2e_vs_baseline_reports_both_runs_and_their_ratio() {
         assert!(r["latency"]["p99_us"].as_u64() >= r["latency"]["p50_us"].as_u64());
         assert!(r["peak_rss_mb"].as_f64().unwrap() > 1.0);
     }
+    // Every answered inquiry is recorded once by each keeper, and the bench says so.
+    let logs = reports[0]["extra"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv[0] == "record logs")
+        .map(|kv| kv[1].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no record-log figures in {}", reports[0]));
+    for keeper in ["011002", "141003", "hub"] {
+        assert!(logs.contains(&format!("{keeper} 1.00 appends")), "{logs}");
+    }
     let ratio = v["ratio_e2e_to_baseline"].as_f64().unwrap();
     let expected = reports[0]["throughput_per_s"].as_f64().unwrap()
         / reports[1]["throughput_per_s"].as_f64().unwrap();

@@ -57,6 +57,15 @@ pub(crate) struct Inner {
     pub(crate) metrics: Option<renkei_transport::Metrics>,
 }
 
+/// See [`Gateway::storage_stats`].
+#[derive(Clone, Debug, Default)]
+pub struct StorageStats {
+    pub commits: u64,
+    pub flushes: u64,
+    /// (agency code, appends and syncs of its record log)
+    pub record_logs: Vec<(String, renkei_ledger::WriterStats)>,
+}
+
 /// A configured gateway.
 #[derive(Clone, Debug)]
 pub struct Gateway {
@@ -127,6 +136,23 @@ impl Gateway {
     /// Codes of the hosted municipalities.
     pub fn tenant_codes(&self) -> Vec<String> {
         self.inner.tenants.keys().cloned().collect()
+    }
+
+    /// Durable-write counters: storage commits asked for and flushes that served them, and
+    /// each tenant's record-log appends and `fdatasync`s. For benchmarks and diagnostics:
+    /// the bench divides them by the inquiries answered.
+    pub fn storage_stats(&self) -> StorageStats {
+        let c = self.inner.store.commit_stats();
+        StorageStats {
+            commits: c.requests,
+            flushes: c.flushes,
+            record_logs: self
+                .inner
+                .tenants
+                .iter()
+                .map(|(code, t)| (code.clone(), t.records.ledger().stats()))
+                .collect(),
+        }
     }
 
     /// Version of the master data in use, if any.

@@ -47,6 +47,11 @@ impl Hub {
         })
     }
 
+    /// Appends and `fdatasync`s of the hub's record log (for benchmarks and diagnostics).
+    pub fn record_log_stats(&self) -> renkei_ledger::WriterStats {
+        self.state.records.ledger().stats()
+    }
+
     /// Version of the master bundle currently published.
     pub fn master_version(&self) -> u64 {
         self.state.master_version()

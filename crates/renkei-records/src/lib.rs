@@ -5,6 +5,12 @@
 //! permit or counterparty. The index is derived data: it is written without its own
 //! fsync and, on open, caught up from the ledger, so a crash can delay it but never make
 //! it disagree with the log.
+//!
+//! Index entries are plain inserts, never a sled `apply_batch`: sled 0.34 writes out (and
+//! `sync_file_range`s) its I/O buffer twice for every batch, which made indexing the most
+//! expensive step of an exchange (docs/performance.md, "End to end"). Atomicity is not
+//! needed: sled recovers a prefix of its log, and the `~indexed-upto` mark is written only
+//! after every key of every record below it (see [`Watermark`]).
 #![forbid(unsafe_code)]
 
 mod check;
@@ -15,10 +21,13 @@ mod stats;
 pub use retention::DEFAULT_RETENTION_DAYS;
 pub use stats::{StatKey, Statistics, direction_name, outcome_name};
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use prost::Message as _;
 use renkei_ledger::Ledger;
 use renkei_proto::v1::ExchangeRecord;
-use renkei_store::{Batch, Tree};
+use renkei_store::Tree;
 
 /// Why a record operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +125,22 @@ pub struct RecordPage {
 
 const UPTO: &[u8] = b"~indexed-upto";
 
+/// Records indexed out of order beyond which the lagging ones are indexed from the log
+/// (an appender whose request was cancelled between its append and its indexing never
+/// comes back to index its record).
+const MAX_AHEAD: usize = 1024;
+
+/// How far the index is complete. Concurrent appenders index in any order; the stored mark
+/// only ever covers a contiguous prefix of the log, so a crash cannot leave a record
+/// below the mark unindexed (catch-up on open starts at the mark).
+#[derive(Debug, Default)]
+struct Watermark {
+    /// Every record below this is indexed.
+    upto: u64,
+    /// Records at or above `upto` already indexed.
+    ahead: BTreeSet<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RecordBook {
     ledger: Ledger,
@@ -123,6 +148,7 @@ pub struct RecordBook {
     /// One counter update at a time (module `stats`): counters are read, added to and
     /// written back.
     counting: std::sync::Arc<std::sync::Mutex<()>>,
+    mark: Arc<Mutex<Watermark>>,
 }
 
 fn key(tag: u8, value: &[u8], seq: u64) -> Vec<u8> {
@@ -173,6 +199,7 @@ impl RecordBook {
             ledger,
             index,
             counting: Default::default(),
+            mark: Arc::new(Mutex::new(Watermark::default())),
         };
         book.catch_up()?;
         Ok(book)
@@ -198,31 +225,70 @@ impl RecordBook {
     fn catch_up(&self) -> Result<(), RecordError> {
         let from = self.indexed_upto()?.max(self.ledger.first_kept());
         let to = self.ledger.len();
-        if from >= to {
-            return Ok(());
+        if from < to {
+            tracing::info!(from, to, "catching up the record index from the log");
         }
-        tracing::info!(from, to, "catching up the record index from the log");
         for seq in from..to {
             let Some(bytes) = self.ledger.get(seq)? else {
                 break;
             };
             let r = decode(seq, &bytes)?;
-            self.index_one(&r, seq)?;
+            self.insert_keys(&r, seq)?;
+        }
+        let mut mark = self.lock_mark();
+        mark.upto = from.max(to);
+        mark.ahead.clear();
+        self.store_mark(mark.upto)
+    }
+
+    fn lock_mark(&self) -> std::sync::MutexGuard<'_, Watermark> {
+        // The mark is plain data; a panic elsewhere cannot leave it inconsistent.
+        self.mark.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn store_mark(&self, upto: u64) -> Result<(), RecordError> {
+        self.index
+            .insert(UPTO, &upto.to_be_bytes()[..])
+            .map_err(renkei_store::StoreError::from)?;
+        Ok(())
+    }
+
+    fn insert_keys(&self, r: &ExchangeRecord, seq: u64) -> Result<(), RecordError> {
+        for k in index_keys(r, seq) {
+            self.index
+                .insert(k, &[][..])
+                .map_err(renkei_store::StoreError::from)?;
         }
         Ok(())
     }
 
     fn index_one(&self, r: &ExchangeRecord, seq: u64) -> Result<(), RecordError> {
-        let mut batch = Batch::default();
-        for k in index_keys(r, seq) {
-            batch.insert(k, &[][..]);
+        self.insert_keys(r, seq)?;
+        let mut mark = self.lock_mark();
+        if seq < mark.upto {
+            return Ok(());
         }
-        // Monotonic: concurrent appends may index out of order; never move the mark back.
-        let upto = self.indexed_upto()?.max(seq + 1);
-        batch.insert(UPTO, &upto.to_be_bytes()[..]);
-        self.index
-            .apply_batch(batch)
-            .map_err(renkei_store::StoreError::from)?;
+        mark.ahead.insert(seq);
+        if mark.ahead.len() > MAX_AHEAD {
+            // Index the stragglers from the log (idempotent if their appenders are merely
+            // slow); the mutex is held so the mark cannot move meanwhile.
+            let first_ahead = mark.ahead.first().copied().unwrap_or(mark.upto);
+            for s in mark.upto..first_ahead {
+                if let Some(bytes) = self.ledger.get(s)? {
+                    self.insert_keys(&decode(s, &bytes)?, s)?;
+                }
+                mark.ahead.insert(s);
+            }
+        }
+        let before = mark.upto;
+        while mark.ahead.first() == Some(&mark.upto) {
+            mark.ahead.pop_first();
+            mark.upto += 1;
+        }
+        if mark.upto != before {
+            // Written under the mutex, after the keys of every record below it.
+            self.store_mark(mark.upto)?;
+        }
         Ok(())
     }
 
@@ -563,6 +629,71 @@ mod tests {
             count(&rebuilt, "2025-11-23", "inquiry", "refused"),
             by_hand(0, 24, true, true)
         );
+    }
+
+    #[tokio::test]
+    async fn the_index_mark_never_passes_an_unindexed_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        // An appender cancelled between its append and its indexing: seq 0 is in the log
+        // but nobody indexes it.
+        let lost = record("100", "inq-lost", 10);
+        book.ledger().append(lost.encode_to_vec()).await.unwrap();
+        for i in 0..10 {
+            book.append(record("200", &format!("inq-{i}"), 20))
+                .await
+                .unwrap();
+        }
+        // Records 1..11 are indexed, but the stored mark stays at the gap, so a restart
+        // would index record 0 from the log.
+        assert_eq!(book.indexed_upto().unwrap(), 0);
+        let by_inquiry = |id: &str| RecordQuery {
+            inquiry_id: Some(id.into()),
+            ..Default::default()
+        };
+        assert!(book.query(&by_inquiry("inq-lost")).unwrap().is_empty());
+        // Once too many records are indexed beyond the gap, the straggler is indexed from
+        // the log and the mark catches up.
+        let tasks: Vec<_> = (0..MAX_AHEAD + 10)
+            .map(|i| {
+                let book = book.clone();
+                tokio::spawn(async move {
+                    book.append(record("300", &format!("more-{i}"), 30))
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(book.indexed_upto().unwrap(), book.len());
+        assert_eq!(book.query(&by_inquiry("inq-lost")).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restart_indexes_what_the_mark_does_not_cover() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        book.ledger()
+            .append(record("100", "inq-lost", 10).encode_to_vec())
+            .await
+            .unwrap();
+        book.append(record("200", "inq-b", 20)).await.unwrap();
+        assert_eq!(book.indexed_upto().unwrap(), 0);
+        drop(book);
+        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        assert_eq!(book.indexed_upto().unwrap(), 2);
+        let q = RecordQuery {
+            inquiry_id: Some("inq-lost".into()),
+            ..Default::default()
+        };
+        assert_eq!(book.query(&q).unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -396,24 +397,109 @@ async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::
     let clients: Arc<Vec<InquiriesClient<Channel>>> =
         Arc::new(inquirer.into_iter().map(InquiriesClient::new).collect());
     let run_id = renkei_core::now_ms();
+    let answered = Arc::new(AtomicU64::new(0));
+    let before = cluster.as_ref().map(Durability::of);
     eprintln!("bench e2e: measuring…");
-    let report = renkei_bench::drive("e2e inquiries (real servers)", &load.spec(), move |i| {
-        let (uans, clients) = (uans.clone(), clients.clone());
+    let counter = answered.clone();
+    let mut report = renkei_bench::drive("e2e inquiries (real servers)", &load.spec(), move |i| {
+        let (uans, clients, counter) = (uans.clone(), clients.clone(), counter.clone());
         async move {
             let mut c = clients[(i as usize) % clients.len()].clone();
-            ask(
+            let r = ask(
                 &mut c,
                 format!("bench-{run_id}-{i}"),
                 uans[(i as usize) % uans.len()].clone(),
             )
-            .await
+            .await;
+            if r.is_ok() {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            r
         }
     })
     .await?;
     if let Some(c) = cluster {
+        if let Some(before) = before {
+            let n = answered.load(Ordering::Relaxed).max(1) as f64;
+            let d = Durability::of(&c).since(&before);
+            report = report
+                .with_extra(
+                    "gateway store",
+                    format!(
+                        "{:.2} commits and {:.2} flushes per inquiry (both tenants)",
+                        d.commits as f64 / n,
+                        d.flushes as f64 / n
+                    ),
+                )
+                .with_extra(
+                    "record logs",
+                    d.logs
+                        .iter()
+                        .filter(|(_, s)| s.appends > 0)
+                        .map(|(who, s)| {
+                            format!(
+                                "{who} {:.2} appends, {:.2} fdatasyncs",
+                                s.appends as f64 / n,
+                                s.syncs as f64 / n
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                        + " per inquiry",
+                );
+        }
         c.shutdown().await.context("stopping the servers")?;
     }
     Ok(report)
+}
+
+/// Durable-write counters of the bench's servers, to report syncs per inquiry.
+struct Durability {
+    commits: u64,
+    flushes: u64,
+    logs: Vec<(String, renkei_ledger::WriterStats)>,
+}
+
+impl Durability {
+    fn of(c: &Cluster) -> Durability {
+        let g = c.gateway.storage_stats();
+        let mut logs = g.record_logs;
+        logs.push(("hub".into(), c.hub.record_log_stats()));
+        Durability {
+            commits: g.commits,
+            flushes: g.flushes,
+            logs,
+        }
+    }
+
+    fn since(&self, earlier: &Durability) -> Durability {
+        Durability {
+            commits: self.commits - earlier.commits,
+            flushes: self.flushes - earlier.flushes,
+            logs: self
+                .logs
+                .iter()
+                .map(|(who, s)| {
+                    let e = earlier
+                        .logs
+                        .iter()
+                        .find(|(w, _)| w == who)
+                        .map(|(_, e)| *e)
+                        .unwrap_or(renkei_ledger::WriterStats {
+                            appends: 0,
+                            syncs: 0,
+                        });
+                    (
+                        who.clone(),
+                        renkei_ledger::WriterStats {
+                            appends: s.appends - e.appends,
+                            syncs: s.syncs - e.syncs,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
