@@ -347,64 +347,50 @@ impl RecordBook {
             q.scan_limit
         };
         let start = q.from_seq.max(self.ledger.first_kept());
+        // The candidates: the index's entries for the narrowest filter, or every sequence.
+        let candidates: Box<dyn Iterator<Item = Result<u64, RecordError>> + '_> =
+            match q.index_prefix() {
+                Some(p) => {
+                    let mut from = p.clone();
+                    from.extend_from_slice(&start.to_be_bytes());
+                    Box::new(
+                        self.index
+                            .range(from..)
+                            .map(|item| item.map_err(|e| renkei_store::StoreError::from(e).into()))
+                            .take_while(move |item| {
+                                item.as_ref().map_or(true, |(k, _)| k.starts_with(&p))
+                            })
+                            .filter_map(|item| {
+                                item.map(|(k, _)| {
+                                    k.get(k.len().saturating_sub(8)..)
+                                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                                        .map(u64::from_be_bytes)
+                                })
+                                .transpose()
+                            }),
+                    )
+                }
+                None => Box::new((start..self.ledger.len()).map(Ok)),
+            };
         let mut out = Vec::new();
-        let mut examined = 0usize;
-        match q.index_prefix() {
-            Some(p) => {
-                let mut from = p.clone();
-                from.extend_from_slice(&start.to_be_bytes());
-                for item in self.index.range(from..) {
-                    let (k, _) = item.map_err(renkei_store::StoreError::from)?;
-                    if !k.starts_with(&p) {
-                        break;
-                    }
-                    let Some(seq) = k
-                        .get(k.len().saturating_sub(8)..)
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map(u64::from_be_bytes)
-                    else {
-                        continue;
-                    };
-                    if out.len() >= limit || examined >= budget {
-                        return Ok(RecordPage {
-                            records: out,
-                            next: Some(seq),
-                        });
-                    }
-                    examined += 1;
-                    if let Some(r) = self.get(seq)?
-                        && q.matches(&r)
-                    {
-                        out.push(r);
-                    }
-                }
-                Ok(RecordPage {
+        for (examined, seq) in candidates.enumerate() {
+            let seq = seq?;
+            if out.len() >= limit || examined >= budget {
+                return Ok(RecordPage {
                     records: out,
-                    next: None,
-                })
+                    next: Some(seq),
+                });
             }
-            None => {
-                let len = self.ledger.len();
-                for seq in start..len {
-                    if out.len() >= limit || examined >= budget {
-                        return Ok(RecordPage {
-                            records: out,
-                            next: Some(seq),
-                        });
-                    }
-                    examined += 1;
-                    if let Some(r) = self.get(seq)?
-                        && q.matches(&r)
-                    {
-                        out.push(r);
-                    }
-                }
-                Ok(RecordPage {
-                    records: out,
-                    next: None,
-                })
+            if let Some(r) = self.get(seq)?
+                && q.matches(&r)
+            {
+                out.push(r);
             }
         }
+        Ok(RecordPage {
+            records: out,
+            next: None,
+        })
     }
 }
 
