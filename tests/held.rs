@@ -95,8 +95,9 @@ async fn hub_records(tc: &TestCluster, inquiry_id: &str) -> Vec<ExchangeRecord> 
         .records
 }
 
-/// Outcomes recorded for an inquiry once there are `n` (the inquirer may complete a moment
-/// before the provider's own record of an automatic expiry is written).
+/// Outcomes recorded for an inquiry once there are `n`. `GetInquiry` shows a final state as
+/// soon as it is stored, which can be a moment before its record (written concurrently) is
+/// durable and indexed, at the inquirer as at the provider and the hub.
 async fn eventually(n: usize, mut read: impl AsyncFnMut() -> Vec<ExchangeRecord>) -> Vec<Outcome> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -219,14 +220,21 @@ async fn a_held_inquiry_is_approved_and_delivered_through_the_hub() {
 
     // Recorded on both sides and at the hub.
     assert_eq!(
-        outcomes(&own_records(&tc, SAPPORO, &inquiry.inquiry_id).await),
+        eventually(2, async || own_records(&tc, SAPPORO, &inquiry.inquiry_id)
+            .await)
+        .await,
         [Outcome::Pending, Outcome::Provided]
     );
+    assert_eq!(
+        eventually(2, async || own_records(&tc, YOKOHAMA, &inquiry.inquiry_id)
+            .await)
+        .await,
+        [Outcome::Held, Outcome::Provided]
+    );
     let provider = own_records(&tc, YOKOHAMA, &inquiry.inquiry_id).await;
-    assert_eq!(outcomes(&provider), [Outcome::Held, Outcome::Provided]);
     assert_eq!(provider[1].operator, "approver");
     assert_eq!(
-        outcomes(&hub_records(&tc, &inquiry.inquiry_id).await),
+        eventually(2, async || hub_records(&tc, &inquiry.inquiry_id).await).await,
         [Outcome::Pending, Outcome::Relayed]
     );
 
@@ -294,15 +302,19 @@ async fn a_held_inquiry_is_refused_and_completes_as_not_provided() {
     assert_eq!(done.state, InquiryState::NotProvided as i32, "{done:?}");
     assert!(done.content.is_none());
     assert_eq!(
-        outcomes(&own_records(&tc, SAPPORO, &inquiry.inquiry_id).await),
+        eventually(2, async || own_records(&tc, SAPPORO, &inquiry.inquiry_id)
+            .await)
+        .await,
         [Outcome::Pending, Outcome::NotProvided]
     );
     assert_eq!(
-        outcomes(&own_records(&tc, YOKOHAMA, &inquiry.inquiry_id).await),
+        eventually(2, async || own_records(&tc, YOKOHAMA, &inquiry.inquiry_id)
+            .await)
+        .await,
         [Outcome::Held, Outcome::NotProvided]
     );
     assert_eq!(
-        outcomes(&hub_records(&tc, &inquiry.inquiry_id).await),
+        eventually(2, async || hub_records(&tc, &inquiry.inquiry_id).await).await,
         [Outcome::Pending, Outcome::NotProvided]
     );
     // Decided inquiries leave the waiting list and show under their state.
@@ -336,7 +348,9 @@ async fn a_held_inquiry_nobody_decides_expires() {
     let done = final_state(&tc, SAPPORO, &inquiry.inquiry_id).await;
     assert_eq!(done.state, InquiryState::Expired as i32, "{done:?}");
     assert_eq!(
-        outcomes(&own_records(&tc, SAPPORO, &inquiry.inquiry_id).await),
+        eventually(2, async || own_records(&tc, SAPPORO, &inquiry.inquiry_id)
+            .await)
+        .await,
         [Outcome::Pending, Outcome::Expired]
     );
     let id = inquiry.inquiry_id.clone();
