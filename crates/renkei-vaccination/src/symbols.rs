@@ -84,6 +84,7 @@ pub fn parse_address_export(
                 errors.push(RowError {
                     file: file.into(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: "not a CSV row (or not valid UTF-8)".into(),
                 });
@@ -94,6 +95,7 @@ pub fn parse_address_export(
         let bad = |column: &str, reason: String| RowError {
             file: file.into(),
             line,
+            entry: None,
             column: Some(column.into()),
             reason,
         };

@@ -93,6 +93,7 @@ pub fn read_vrs_bytes(
                 report.errors.push(RowError {
                     file: file.into(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: format!("not a CSV row: {e}"),
                 });
@@ -103,6 +104,7 @@ pub fn read_vrs_bytes(
         let bad = |column: String, reason: String| RowError {
             file: file.into(),
             line,
+            entry: None,
             column: Some(column),
             reason,
         };
@@ -110,6 +112,7 @@ pub fn read_vrs_bytes(
             report.errors.push(RowError {
                 file: file.into(),
                 line,
+                entry: None,
                 column: None,
                 reason: format!("expected {} columns, found {}", headers.len(), rec.len()),
             });
