@@ -13,7 +13,7 @@ use renkei_vaccination::client::{GatewayEndpoint, Progress};
 use renkei_vaccination::generate::{GenOptions, GenSinks, GenSummary};
 use renkei_vaccination::ledger::{ReadOptions, ReadReport};
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome};
-use renkei_vaccination::{RowError, TextEncoding, fhir, ledger};
+use renkei_vaccination::{InputFormat, RowError, TextEncoding, fhir, ledger};
 
 /// How many bad rows a command prints before summarising the rest.
 const SHOWN_ERRORS: usize = 30;
@@ -76,9 +76,13 @@ impl Connection {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct LedgerInput {
-    /// The 予防接種台帳 export (CSV, one row per dose; see docs/vaccination-csv.md).
+    /// The local records: the 予防接種台帳 CSV export (one row per dose; docs/vaccination-csv.md)
+    /// or a FHIR R4 Bundle of Patient and Immunization (docs/vaccination-fhir.md).
     #[arg(long)]
     ledger: PathBuf,
+    /// auto (FHIR for a .json file or one starting with `{`, CSV otherwise), csv or fhir.
+    #[arg(long, default_value = "auto")]
+    input_format: InputFormat,
     /// 宛名番号 → 統合宛名番号 mapping, for rows that carry only the system's own number.
     #[arg(long)]
     mapping: Option<PathBuf>,
@@ -96,7 +100,7 @@ pub(crate) enum VaccinationCommand {
     /// Register provision copies (副本) of every person's vaccination record; a re-run
     /// sends only persons whose records changed, and an interrupted run resumes.
     #[command(
-        after_help = "Example:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.csv --state data/yokohama/sync.state"
+        after_help = "Example:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.csv --state data/yokohama/sync.state\nWith a FHIR bundle:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.fhir.json --state data/yokohama/sync.state\n\nA CSV ledger is streamed; a FHIR bundle (--input-format fhir, or auto for .json) is read whole."
     )]
     Sync {
         #[command(flatten)]
@@ -131,7 +135,7 @@ pub(crate) enum VaccinationCommand {
     /// Export the gateway's copies and compare them with the ledger: persons missing,
     /// extra or different. Exit status 0 when they match, 1 when they do not.
     #[command(
-        after_help = "Example:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.csv"
+        after_help = "Example:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.csv\nWith a FHIR bundle:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.fhir.json"
     )]
     Reconcile {
         #[command(flatten)]
@@ -142,7 +146,7 @@ pub(crate) enum VaccinationCommand {
     /// Ask a new resident's previous city for their vaccination history, wait for the
     /// outcome, merge the doses into the local record and write it out.
     #[command(
-        after_help = "Example:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger vaccinations.csv --out merged.csv"
+        after_help = "Example:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger vaccinations.csv --out merged.csv\nWith a FHIR bundle:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger records.fhir.json --out merged.json --format fhir\nPicking up a pending inquiry:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --inquiry-id INQUIRY --out merged.csv\n\nThe last form picks up an inquiry that an earlier run left pending (e.g. held for the previous city's operator)."
     )]
     TransferIn {
         #[command(flatten)]
@@ -153,9 +157,13 @@ pub(crate) enum VaccinationCommand {
         /// The previous municipality's 全国地方公共団体コード.
         #[arg(long)]
         previous_city: String,
-        /// The local ledger, for doses already known here (optional).
+        /// The local records, for doses already known here (optional): a ledger CSV or a
+        /// FHIR Bundle.
         #[arg(long)]
         ledger: Option<PathBuf>,
+        /// auto (FHIR for a .json file or one starting with `{`, CSV otherwise), csv or fhir.
+        #[arg(long, default_value = "auto")]
+        input_format: InputFormat,
         #[arg(long, default_value = "auto")]
         encoding: TextEncoding,
         /// Where to write the merged record.
@@ -231,11 +239,16 @@ impl Progress for Bar {
 }
 
 fn print_row_errors(errors: &[RowError]) {
+    let what = if errors.iter().any(|e| e.entry.is_some()) {
+        "entry"
+    } else {
+        "row"
+    };
     for e in errors.iter().take(SHOWN_ERRORS) {
-        eprintln!("  bad row: {e}");
+        eprintln!("  bad {what}: {e}");
     }
     if errors.len() > SHOWN_ERRORS {
-        eprintln!("  … and {} more bad rows", errors.len() - SHOWN_ERRORS);
+        eprintln!("  … and {} more bad {what}s", errors.len() - SHOWN_ERRORS);
     }
 }
 
@@ -261,9 +274,14 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
         today: None,
     };
     let started = Instant::now();
-    let mut report = ledger::read_ledger(&input.ledger, &opts)?;
+    let (mut report, format) =
+        renkei_vaccination::input::read_records(&input.ledger, input.input_format, &opts)?;
+    let (rows, bad) = match format {
+        InputFormat::Fhir => ("entries", "bad entries"),
+        _ => ("rows", "bad rows"),
+    };
     println!(
-        "read {}: {} rows ({:?}), {} persons, {} doses, {} bad rows, in {:.1} s",
+        "read {} ({format}): {} {rows} ({:?}), {} persons, {} doses, {} {bad}, in {:.1} s",
         input.ledger.display(),
         report.rows,
         report.encoding.unwrap_or_default(),
@@ -272,6 +290,14 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
         report.errors.len(),
         started.elapsed().as_secs_f64()
     );
+    if !report.skipped.is_empty() {
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        println!("  skipped (not doses): {}", skipped.join(", "));
+    }
     print_row_errors(&report.errors);
     for path in &input.vrs {
         let vrs =
@@ -419,9 +445,11 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             };
             let channel = conn.endpoint().connect()?;
             let started = Instant::now();
-            let r = if input.vrs.is_empty() {
-                // A ledger alone is streamed: persons are sent while the file is read, and
-                // memory holds hashes, not the population.
+            let format = renkei_vaccination::input::resolve(&input.ledger, input.input_format)?;
+            let r = if input.vrs.is_empty() && format == InputFormat::Csv {
+                // A ledger CSV alone is streamed: persons are sent while the file is read, and
+                // memory holds hashes, not the population. A FHIR bundle is one JSON value
+                // and is read whole (docs/vaccination-fhir.md).
                 let read = ReadOptions {
                     encoding: input.encoding,
                     mapping: read_mapping_file(&input)?,
@@ -538,6 +566,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             uan,
             previous_city,
             ledger: ledger_path,
+            input_format,
             encoding,
             out,
             format,
@@ -549,6 +578,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                     let report = read_input(
                         &LedgerInput {
                             ledger: p.clone(),
+                            input_format,
                             mapping: None,
                             encoding,
                             vrs: Vec::new(),
