@@ -607,20 +607,11 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                     println!("the previous city knows the person but holds no vaccination record");
                     Vec::new()
                 }
-                TransferOutcome::NoSuchPerson { message } => {
-                    println!("no such person there: {message}");
-                    println!("check the previous-city code; nothing was merged");
-                    return Ok(false);
-                }
-                TransferOutcome::Pending => {
-                    println!(
-                        "still pending after {wait} s (held for the provider's operator?); run again with --inquiry-id {}",
-                        inquiry.inquiry_id
-                    );
-                    return Ok(false);
-                }
                 other => {
-                    println!("not answered: {other:?}");
+                    println!(
+                        "{}",
+                        unanswered_message(&other, &previous_city, &inquiry.inquiry_id, wait)
+                    );
                     return Ok(false);
                 }
             };
@@ -645,6 +636,47 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
     }
 }
 
+/// What an operator is told when a transfer-in ends without records to merge, and what to do.
+fn unanswered_message(
+    outcome: &TransferOutcome,
+    previous_city: &str,
+    inquiry_id: &str,
+    wait: u64,
+) -> String {
+    match outcome {
+        TransferOutcome::Pending => format!(
+            "no answer yet after {wait} s: {previous_city} may be holding it for its operator's \
+             decision (自動応答不可), or be slow to answer; the two look the same from here by \
+             design. Nothing was merged. To pick up the answer, or a refusal or expiry, run \
+             again with --inquiry-id {inquiry_id} (and a longer --wait if you like)"
+        ),
+        TransferOutcome::NotProvided => format!(
+            "not provided: the answer was held at {previous_city} and its operator decided not to \
+             provide it. Nothing was merged; ask {previous_city} directly if the history is \
+             needed (inquiry {inquiry_id})"
+        ),
+        TransferOutcome::Expired => format!(
+            "expired: the answer was held at {previous_city} and nobody decided before its time \
+             limit. Nothing was merged; run again without --inquiry-id to ask anew"
+        ),
+        TransferOutcome::NoSuchPerson { message } => format!(
+            "no such person there: {message}\ncheck the previous-city code; nothing was merged"
+        ),
+        TransferOutcome::Refused {
+            code,
+            message,
+            refused_by,
+        } => format!(
+            "refused by {refused_by} ({code:?}): {message}. Nothing was merged (inquiry {inquiry_id})"
+        ),
+        TransferOutcome::Failed { message } => format!(
+            "the inquiry failed: {message}. Nothing was merged; run again with --inquiry-id \
+             {inquiry_id} to see whether it completed, or without it to ask anew"
+        ),
+        TransferOutcome::Answered { .. } | TransferOutcome::NoData => String::new(),
+    }
+}
+
 fn write_master(
     out: &Path,
     format: Format,
@@ -660,4 +692,51 @@ fn write_master(
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unanswered_outcome_says_what_happened_and_that_nothing_was_merged() {
+        use renkei_proto::v1::RefusalCode;
+        let cases = [
+            (TransferOutcome::Pending, "--inquiry-id inq-1"),
+            (TransferOutcome::Pending, "holding it for its operator"),
+            (
+                TransferOutcome::NotProvided,
+                "operator decided not to provide",
+            ),
+            (TransferOutcome::Expired, "nobody decided"),
+            (
+                TransferOutcome::NoSuchPerson {
+                    message: "no such person".into(),
+                },
+                "no such person there",
+            ),
+            (
+                TransferOutcome::Refused {
+                    code: RefusalCode::NotOnWhitelist,
+                    message: "not on the whitelist".into(),
+                    refused_by: "hub".into(),
+                },
+                "refused by hub (NotOnWhitelist): not on the whitelist",
+            ),
+            (
+                TransferOutcome::Failed {
+                    message: "boom".into(),
+                },
+                "the inquiry failed: boom",
+            ),
+        ];
+        for (outcome, says) in cases {
+            let m = unanswered_message(&outcome, "141003", "inq-1", 30);
+            assert!(m.contains(says), "{outcome:?}: {m}");
+            assert!(
+                m.to_lowercase().contains("nothing was merged"),
+                "{outcome:?}: {m}"
+            );
+        }
+    }
 }
