@@ -332,5 +332,115 @@ async fn a_fhir_bundle_syncs_and_reconciles_like_the_csv_of_the_same_city() {
     let o = renkei(reconcile(&broken, &["--input-format", "csv"])).await;
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("header row"), "{}", text(&o));
+    assert!(text(&o).contains("--input-format fhir"), "{}", text(&o));
+
+    // Transfer-in with the new city's local records as a FHIR bundle: a person of the bundle
+    // moves to 札幌市, which already knows one of their doses.
+    let entries = doc["entry"].as_array().unwrap();
+    let (patient, uan) = entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Patient")
+        .map(|e| {
+            (
+                e["fullUrl"].as_str().unwrap().to_owned(),
+                e["resource"]["identifier"][0]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .find(|(url, _)| {
+            // At least 3 doses, none of them the entry broken above.
+            let of = |e: &&serde_json::Value| e["resource"]["patient"]["reference"] == url.as_str();
+            entries.iter().filter(of).count() >= 3
+                && entries
+                    .iter()
+                    .filter(of)
+                    .all(|e| e["resource"]["vaccineCode"]["coding"][0]["code"] != "XX")
+        })
+        .unwrap();
+    let doses: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["resource"]["patient"]["reference"] == patient.as_str())
+        .collect();
+    assert!(
+        doses
+            .iter()
+            .all(|e| e["resource"]["vaccineCode"]["coding"][0]["code"] != "XX")
+    );
+    let export = std::fs::read_to_string(fhir_dir.join("address-export.csv")).unwrap();
+    let my_number = export
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{uan},")))
+        .unwrap()
+        .to_owned();
+    let sapporo_export = work.path().join("sapporo-export.csv");
+    std::fs::write(
+        &sapporo_export,
+        format!("統合宛名番号,個人番号\n0110029005555,{my_number}\n"),
+    )
+    .unwrap();
+    let sapporo = args(&[
+        "--agency",
+        "011002",
+        "--gateway",
+        &gw,
+        "--certs",
+        "certs-dev",
+    ]);
+    let mut a = args(&[
+        "vaccination",
+        "symbols",
+        "--export",
+        &sapporo_export.display().to_string(),
+    ]);
+    a.extend(sapporo.clone());
+    assert!(renkei(a).await.status.success());
+    let mut known = doses[0].clone();
+    known["resource"]["patient"]["reference"] = serde_json::json!("urn:uuid:sapporo-1");
+    let local = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:sapporo-1", "resource": {"resourceType": "Patient", "identifier": [
+            {"system": "http://renkei.invalid/fhir/NamingSystem/unified-address-number/011002",
+             "value": "0110029005555"}]}},
+        known,
+    ]});
+    let local_path = work.path().join("sapporo-local.json");
+    std::fs::write(&local_path, serde_json::to_vec(&local).unwrap()).unwrap();
+    let merged = work.path().join("merged.fhir.json");
+    let mut a = args(&[
+        "vaccination",
+        "transfer-in",
+        "--uan",
+        "0110029005555",
+        "--previous-city",
+        "141003",
+        "--ledger",
+        &local_path.display().to_string(),
+        "--out",
+        &merged.display().to_string(),
+        "--format",
+        "fhir",
+    ]);
+    a.extend(sapporo);
+    let o = renkei(a).await;
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("(FHIR): 2 entries"), "{out}");
+    let n = doses.len();
+    assert!(
+        out.contains(&format!(
+            "received {n} doses: {} added, 1 already known",
+            n - 1
+        )),
+        "{out}"
+    );
+    let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    let immunizations = back["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Immunization")
+        .count();
+    assert_eq!(immunizations, n);
     cluster.shutdown().await.unwrap();
 }

@@ -484,12 +484,17 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
             return Err(VaccinationError::Format {
                 path: file.into(),
                 reason: format!(
-                    "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md",
+                    "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md{}",
                     missing.join(", "),
                     if pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none() {
                         format!(" and both of {COL_UAN} / {COL_LOCAL}")
                     } else {
                         String::new()
+                    },
+                    if names.first().is_some_and(|n| n.starts_with('{')) {
+                        " (the file looks like JSON: for a FHIR bundle use --input-format fhir)"
+                    } else {
+                        ""
                     }
                 ),
             });
