@@ -19,7 +19,7 @@ use renkei_vaccination::ledger::{ReadOptions, read_ledger};
 use renkei_vaccination::model::content_of;
 use renkei_vaccination::reconcile::reconcile;
 use renkei_vaccination::symbols::{acquire_all, parse_address_export, read_address_export};
-use renkei_vaccination::sync::{SyncOptions, sync, sync_ledger};
+use renkei_vaccination::sync::{DeletionGuard, SyncOptions, sync, sync_ledger};
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome, ask_previous_city, merge};
 use renkei_vaccination::{LocalMaster, TextEncoding, VaccinationError};
 
@@ -698,4 +698,143 @@ async fn a_held_transfer_in_is_resumed_after_the_previous_citys_operator_decides
     assert_eq!(inquiry.state, InquiryState::NotProvided as i32);
     assert!(inquiry.content.is_none());
     tc.stop().await;
+}
+
+/// Bad input never deletes a copy (decision 0054). A person whose every row is bad is
+/// missing from the good rows only because of them: their copy stays. A bad row that names
+/// no readable person could be anyone's, so that run deletes nothing; the next clean run
+/// deletes what is really gone. Both the streamed sync and the whole-master sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rows_never_delete_a_copy() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let create =
+        |n: &str| std::io::BufWriter::new(std::fs::File::create(dir.path().join(n)).unwrap());
+    let opts = GenOptions {
+        seed: SEED,
+        residents: 300,
+        city: YOKOHAMA.into(),
+        today: renkei_vaccination::ledger::today_jst(),
+        anomalies: false,
+    };
+    let mut sinks = GenSinks::new(
+        create("vaccinations.csv"),
+        create("residents.csv"),
+        create("address-export.csv"),
+    )
+    .unwrap();
+    generate(&opts, &mut sinks, |_| {}).unwrap();
+    sinks.finish().unwrap();
+    let path = dir.path().join("vaccinations.csv");
+    let clean = std::fs::read_to_string(&path).unwrap();
+    let master = read(dir.path());
+    let state = dir.path().join("sync.state");
+    let sync_opts = SyncOptions {
+        chunk: 50,
+        ..SyncOptions::new(&state)
+    };
+    let read_opts = ReadOptions::default();
+    let streamed = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        sync_ledger(
+            tc.backoffice(YOKOHAMA),
+            &path,
+            &read_opts,
+            &sync_opts,
+            &NoProgress,
+        )
+    };
+    let (first, _) = streamed(clean.clone()).await.unwrap();
+    assert_eq!(first.sent, master.persons.len() as u64);
+    let mut persons = master.persons.keys();
+    let (p, q) = (
+        persons.next().unwrap().clone(),
+        persons.next().unwrap().clone(),
+    );
+    let uan_of = |line: &str| line.split(',').nth(1).unwrap_or("").to_owned();
+    let rewrite = |f: &dyn Fn(&str) -> Option<String>| -> String {
+        let mut lines = clean.lines();
+        let mut out = vec![lines.next().unwrap().to_owned()];
+        out.extend(lines.filter_map(f));
+        out.join("\n") + "\n"
+    };
+
+    // Every row of P has an unknown vaccine code: P is reported, and P's copy stays.
+    let all_of_p_bad = rewrite(&|l| {
+        Some(if uan_of(l) == p {
+            let mut cols: Vec<&str> = l.split(',').collect();
+            cols[6] = "NO-SUCH-VACCINE";
+            cols.join(",")
+        } else {
+            l.to_owned()
+        })
+    });
+    let (r, stream) = streamed(all_of_p_bad.clone()).await.unwrap();
+    assert!(r.complete);
+    assert!(!stream.errors.is_empty());
+    assert!(
+        stream
+            .errors
+            .iter()
+            .all(|e| e.person.as_deref() == Some(p.as_str()))
+    );
+    assert_eq!((r.deleted, r.withheld), (0, 1));
+    let at_gateway = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        at_gateway.is_clean(),
+        "P's copy must still be there: {at_gateway:?}"
+    );
+
+    // Q's rows are gone from the file, and one row names no readable person: it could be
+    // Q's, so nothing is deleted; through the whole-master sync this time, with the guard
+    // built from the read's bad rows.
+    let q_gone_and_a_nameless_row = rewrite(&|l| {
+        if uan_of(l) == q {
+            None
+        } else if uan_of(l) == p {
+            Some(l.replacen(&p, "not-a-number", 1))
+        } else {
+            Some(l.to_owned())
+        }
+    });
+    std::fs::write(&path, &q_gone_and_a_nameless_row).unwrap();
+    let read_back = read_ledger(&path, &ReadOptions::default()).unwrap();
+    assert!(read_back.errors.iter().any(|e| e.person.is_none()));
+    let guarded = SyncOptions {
+        guard: DeletionGuard::from_errors(&read_back.errors),
+        ..sync_opts.clone()
+    };
+    let r = sync(
+        tc.backoffice(YOKOHAMA),
+        &read_back.master,
+        &guarded,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(r.complete);
+    assert_eq!(r.deleted, 0);
+    assert_eq!(r.withheld, 2, "P and Q are both kept");
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+
+    // The clean file without Q: Q's copy is deleted now, P's content is unchanged.
+    let without_q = rewrite(&|l| (uan_of(l) != q).then(|| l.to_owned()));
+    let (r, stream) = streamed(without_q).await.unwrap();
+    assert!(stream.errors.is_empty());
+    assert_eq!((r.deleted, r.withheld, r.sent), (1, 0, 0));
+    let mut expected = master.clone();
+    expected.persons.remove(&q);
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &expected, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
 }

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use renkei_vaccination::client::{GatewayEndpoint, Progress};
 use renkei_vaccination::generate::{GenOptions, GenSinks, GenSummary};
 use renkei_vaccination::ledger::{ReadOptions, ReadReport};
+use renkei_vaccination::sync::DeletionGuard;
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome};
 use renkei_vaccination::{InputFormat, RowError, TextEncoding, fhir, ledger};
 
@@ -304,6 +305,7 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
             renkei_vaccination::vrs::read_vrs(path, input.encoding, city, opts.mapping.as_ref())?;
         let (rows, doses, bad) = (vrs.rows, vrs.doses, vrs.errors.len());
         print_row_errors(&vrs.errors);
+        report.errors.extend(vrs.errors);
         let added = renkei_vaccination::vrs::merge_into(&mut report.master, vrs.master);
         println!(
             "read {}: {rows} rows, {doses} COVID-19 doses ({added} not already in the ledger), {bad} bad rows",
@@ -437,11 +439,12 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             full,
             chunk,
         } => {
-            let opts = renkei_vaccination::sync::SyncOptions {
+            let mut opts = renkei_vaccination::sync::SyncOptions {
                 state,
                 full,
                 chunk,
                 max_chunks: None,
+                guard: Default::default(),
             };
             let channel = conn.endpoint().connect()?;
             let started = Instant::now();
@@ -475,6 +478,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                 r
             } else {
                 let report = read_input(&input, &conn.agency)?;
+                opts.guard = DeletionGuard::from_errors(&report.errors);
                 renkei_vaccination::sync::sync(channel, &report.master, &opts, &Bar::new()).await?
             };
             let secs = started.elapsed().as_secs_f64();
@@ -489,6 +493,12 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                 secs,
                 r.sent as f64 / secs.max(1e-9)
             );
+            if r.withheld > 0 {
+                println!(
+                    "  {} copies of persons no longer in the input were kept, not deleted: bad rows may be why they are missing; fix the bad rows and run again",
+                    r.withheld
+                );
+            }
             for f in r.refused.iter().take(SHOWN_ERRORS) {
                 eprintln!(
                     "  refused: {} {}: {}",

@@ -54,6 +54,10 @@ pub struct RowError {
     /// The column (or FHIR element) at fault, when one is.
     pub column: Option<String>,
     pub reason: String,
+    /// The unified address number the bad record names, when it could still be read. A sync
+    /// never deletes the copy of a person a bad record names, and deletes nothing when a bad
+    /// record names no readable person: the person may be missing only because of it.
+    pub person: Option<String>,
 }
 
 impl std::fmt::Display for RowError {

@@ -401,7 +401,13 @@ fn full_date(s: &str) -> Option<&str> {
 
 impl BundleReader<'_> {
     fn bad(&mut self, i: usize, problem: EntryProblem) {
+        self.bad_of(i, problem, None);
+    }
+
+    /// A bad entry whose person is known (see `RowError::person`).
+    fn bad_of(&mut self, i: usize, problem: EntryProblem, person: Option<String>) {
         self.report.errors.push(RowError {
+            person,
             file: self.file.into(),
             line: self.lines.get(i).copied().unwrap_or(0),
             entry: Some(i as u64),
@@ -627,9 +633,9 @@ impl BundleReader<'_> {
         let Some(person) = self.report.master.persons.get_mut(&uan) else {
             return;
         };
-        let positions = self.positions.entry(uan).or_default();
+        let positions = self.positions.entry(uan.clone()).or_default();
         if let Err(reason) = add_dose(person, positions, dose, i as u64, entry_at) {
-            self.bad(i, (None, reason));
+            self.bad_of(i, (None, reason), Some(uan));
         }
     }
 

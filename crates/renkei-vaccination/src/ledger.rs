@@ -148,6 +148,7 @@ pub fn read_mapping(
             Ok(r) => r,
             Err(e) => {
                 errors.push(RowError {
+                    person: None,
                     file: file.clone(),
                     line: e.position().map_or(0, |p| p.line()),
                     entry: None,
@@ -162,6 +163,7 @@ pub fn read_mapping(
         let uan = rec.get(ui).unwrap_or("").trim();
         if local.is_empty() {
             errors.push(RowError {
+                person: None,
                 file: file.clone(),
                 line,
                 entry: None,
@@ -172,6 +174,7 @@ pub fn read_mapping(
         }
         if let Err(e) = UnifiedAddressNumber::parse(uan) {
             errors.push(RowError {
+                person: None,
                 file: file.clone(),
                 line,
                 entry: None,
@@ -350,8 +353,8 @@ pub fn stream_ledger(
                         Vec::new(),
                     ));
                 }
-                if let Some((_, person, lines)) = cur.as_mut()
-                    && let Some(e) = add_csv_dose(&file, person, lines, dose, line)
+                if let Some((uan, person, lines)) = cur.as_mut()
+                    && let Some(e) = add_csv_dose(&file, uan, person, lines, dose, line)
                 {
                     out.errors.push(e);
                 }
@@ -407,6 +410,7 @@ fn csv_line(n: u64) -> String {
 /// Adds a dose read from a CSV line, reporting a duplicate against that line.
 fn add_csv_dose(
     file: &str,
+    uan: &str,
     person: &mut Person,
     person_lines: &mut Vec<u64>,
     dose: Dose,
@@ -415,6 +419,7 @@ fn add_csv_dose(
     add_dose(person, person_lines, dose, line, csv_line)
         .err()
         .map(|reason| RowError {
+            person: Some(uan.to_owned()),
             file: file.into(),
             line,
             entry: None,
@@ -515,12 +520,30 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
         })
     }
 
+    /// The person a bad row still names, read leniently from its number columns: a sync
+    /// must not delete that person's copy because this row was left out.
+    fn person_of_bad_row(&self) -> Option<String> {
+        let field = |name: &str| {
+            let i = COLUMNS.iter().position(|c| *c == name)?;
+            let raw = self.rec.get(self.cols.idx[i]?)?;
+            std::str::from_utf8(raw).ok().map(str::trim)
+        };
+        resolve_person(
+            field(COL_UAN).unwrap_or(""),
+            field(COL_LOCAL).unwrap_or(""),
+            self.opts.mapping.as_ref(),
+            &CSV_TERMS,
+        )
+        .ok()
+    }
+
     fn next_row(&mut self) -> Option<RowOutcome> {
         match self.rdr.read_byte_record(&mut self.rec) {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
                 return Some(RowOutcome::Bad(RowError {
+                    person: None,
                     file: self.file.into(),
                     line: e.position().map_or(0, |p| p.line()),
                     entry: None,
@@ -546,6 +569,7 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
                 })
             }
             Err((column, reason)) => Some(RowOutcome::Bad(RowError {
+                person: self.person_of_bad_row(),
                 file: self.file.into(),
                 line,
                 entry: None,
@@ -614,10 +638,10 @@ fn read_ledger_from(
                 ),
             });
         }
-        let Some((_, person, person_lines)) = cur.as_mut() else {
+        let Some((uan, person, person_lines)) = cur.as_mut() else {
             continue;
         };
-        if let Some(e) = add_csv_dose(file, person, person_lines, dose, line) {
+        if let Some(e) = add_csv_dose(file, uan, person, person_lines, dose, line) {
             report.errors.push(e);
         }
     }

@@ -91,6 +91,7 @@ pub fn read_vrs_bytes(
             Ok(r) => r,
             Err(e) => {
                 report.errors.push(RowError {
+                    person: None,
                     file: file.into(),
                     line: e.position().map_or(0, |p| p.line()),
                     entry: None,
@@ -102,6 +103,7 @@ pub fn read_vrs_bytes(
         };
         let line = rec.position().map_or(0, |p| p.line());
         let bad = |column: String, reason: String| RowError {
+            person: None,
             file: file.into(),
             line,
             entry: None,
@@ -110,6 +112,7 @@ pub fn read_vrs_bytes(
         };
         if rec.len() != headers.len() {
             report.errors.push(RowError {
+                person: None,
                 file: file.into(),
                 line,
                 entry: None,
