@@ -7,15 +7,19 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
+use renkei_e2e::ops::approver;
 use renkei_e2e::{OKAZAKI, SAPPORO, TestCluster, YOKOHAMA, all_bytes_under};
-use renkei_proto::v1::{DeleteCopyRequest, Dose, ProvisionCopy, PutCopyRequest};
+use renkei_proto::v1::{
+    Confirmations, DecideRequest, Decision, DeleteCopyRequest, Dose, HeldState, InquiryState,
+    ListHeldRequest, ProvisionCopy, PutCopyRequest,
+};
 use renkei_vaccination::client::NoProgress;
 use renkei_vaccination::generate::{GenOptions, GenSinks, GenSummary, generate, my_number_of};
 use renkei_vaccination::ledger::{ReadOptions, read_ledger};
 use renkei_vaccination::model::content_of;
 use renkei_vaccination::reconcile::reconcile;
 use renkei_vaccination::symbols::{acquire_all, parse_address_export, read_address_export};
-use renkei_vaccination::sync::{SyncOptions, sync, sync_ledger};
+use renkei_vaccination::sync::{DeletionGuard, SyncOptions, sync, sync_ledger};
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome, ask_previous_city, merge};
 use renkei_vaccination::{LocalMaster, TextEncoding, VaccinationError};
 
@@ -526,4 +530,311 @@ async fn transfer_in_merges_the_previous_citys_doses_and_a_wrong_code_finds_no_o
         Err(VaccinationError::Invalid(m)) => assert!(m.contains("previous-city code"), "{m}"),
         other => panic!("expected a refusal of the code, got {other:?}"),
     }
+}
+
+/// Transfer-in step 2 with a held answer: the previous city's records of the child are flagged
+/// (自動応答不可), so the inquiry comes back pending — which, by design (decision 0010), looks to
+/// the new city exactly like a slow answer. Resumed with the inquiry id after the previous
+/// city's operator approves, it gets the answer and merges it; after a refusal it ends as not
+/// provided and merges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_transfer_in_is_resumed_after_the_previous_citys_operator_decides() {
+    let tc = TestCluster::start_with(|o| {
+        o.held.answer_deadline_ms = 400;
+        o.held.expiry_secs = 3600;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    gen_files(dir.path(), YOKOHAMA, 400);
+    let yokohama = read(dir.path());
+    let (entries, _) =
+        read_address_export(&dir.path().join("address-export.csv"), TextEncoding::Auto).unwrap();
+    acquire_all(tc.backoffice(YOKOHAMA), entries, 1000, &NoProgress)
+        .await
+        .unwrap();
+    sync(
+        tc.backoffice(YOKOHAMA),
+        &yokohama,
+        &SyncOptions::new(dir.path().join("y.state")),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    // Two children with dated doses move to 札幌市; 横浜市 has flagged both.
+    let children: Vec<(&String, &renkei_vaccination::Person)> = yokohama
+        .persons
+        .iter()
+        .filter(|(_, p)| p.doses.len() >= 3 && p.doses.iter().all(|d| !d.date_unknown))
+        .take(2)
+        .collect();
+    assert_eq!(children.len(), 2);
+    let mut export = String::from("統合宛名番号,個人番号\n");
+    let new_uans = ["0110029000801", "0110029000802"];
+    for ((uan, _), new_uan) in children.iter().zip(new_uans) {
+        tc.flag_as_backoffice(YOKOHAMA, uan, 0).await;
+        let i: u64 = uan[5..].parse().unwrap();
+        export.push_str(&format!("{new_uan},{}\n", my_number_of(SEED, i)));
+    }
+    let (entries, errors) = parse_address_export("sapporo.csv", export.as_bytes()).unwrap();
+    assert!(errors.is_empty());
+    assert_eq!(
+        acquire_all(tc.backoffice(SAPPORO), entries, 10, &NoProgress)
+            .await
+            .unwrap()
+            .acquired,
+        2
+    );
+    let admin = tc.admin(YOKOHAMA).await;
+    let approver = tc
+        .operator(YOKOHAMA, &admin, "approver", approver("vaccination"))
+        .await;
+    let ask = |new_uan: &str, key: &str| TransferOptions {
+        unified_address_number: new_uan.into(),
+        previous_city: YOKOHAMA.into(),
+        inquiry_id: None,
+        idempotency_key: Some(key.into()),
+        wait: Duration::from_secs(2),
+        case_reference: "転入 held".into(),
+    };
+
+    // Step 2: no answer within the wait; the outcome is pending, with the inquiry to resume.
+    let mut pending = Vec::new();
+    for (new_uan, key) in new_uans.iter().zip(["held-transfer-1", "held-transfer-2"]) {
+        let opts = ask(new_uan, key);
+        let (inquiry, outcome) = ask_previous_city(tc.backoffice(SAPPORO), &opts)
+            .await
+            .unwrap();
+        assert_eq!(outcome, TransferOutcome::Pending, "{inquiry:?}");
+        assert_eq!(inquiry.state, InquiryState::Pending as i32);
+        assert!(inquiry.content.is_none());
+        pending.push((opts, inquiry.inquiry_id));
+    }
+    // Resuming before anyone decides is still pending, and asks nothing new.
+    let (again, outcome) = ask_previous_city(
+        tc.backoffice(SAPPORO),
+        &TransferOptions {
+            inquiry_id: Some(pending[0].1.clone()),
+            wait: Duration::from_millis(300),
+            ..pending[0].0.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, TransferOutcome::Pending);
+    assert_eq!(again.inquiry_id, pending[0].1);
+
+    // A transfer-in resumed with the inquiry id waits for the outcome while 横浜市's operator,
+    // who sees both held, approves the first and refuses the second.
+    let resume = |k: usize| TransferOptions {
+        inquiry_id: Some(pending[k].1.clone()),
+        wait: Duration::from_secs(20),
+        ..pending[k].0.clone()
+    };
+    let waiting = tokio::spawn({
+        let (channel, opts) = (tc.backoffice(SAPPORO), resume(0));
+        async move { ask_previous_city(channel, &opts).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a resumed transfer-in must wait");
+    let held = approver
+        .block()
+        .list_held(approver.req(ListHeldRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .held;
+    assert_eq!(held.len(), 2, "{held:?}");
+    for (k, decision) in [(0, Decision::Approve), (1, Decision::Refuse)] {
+        let h = held
+            .iter()
+            .find(|h| h.unified_address_number == *children[k].0)
+            .unwrap();
+        let decided = approver
+            .block()
+            .decide(approver.req(DecideRequest {
+                permit_id: h.permit_id.clone(),
+                decision: decision as i32,
+                confirmations: (decision == Decision::Approve).then(|| Confirmations {
+                    legal_basis: true,
+                    necessity: true,
+                    careful_handling: true,
+                    note: "転入先に確認".into(),
+                }),
+                manual_content: None,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = match decision {
+            Decision::Approve => HeldState::Approved,
+            _ => HeldState::Refused,
+        };
+        assert_eq!(decided.state, expected as i32);
+    }
+
+    // The waiting transfer-in gets the approved answer and merges it without duplicates.
+    let (inquiry, outcome) = tokio::time::timeout(Duration::from_secs(25), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(inquiry.inquiry_id, pending[0].1);
+    let TransferOutcome::Answered { received } = outcome else {
+        panic!("expected the approved answer, got {outcome:?}");
+    };
+    let child = children[0].1;
+    assert_eq!(received.len(), child.doses.len());
+    let mut local = renkei_vaccination::Person::default();
+    local.doses.push(child.doses[0].clone());
+    let s = merge(&mut local, &received, YOKOHAMA);
+    assert_eq!((s.added, s.already_known), (child.doses.len() - 1, 1));
+    assert_eq!(local.doses.len(), child.doses.len());
+
+    // The refused one ends as not provided: nothing to merge.
+    let (inquiry, outcome) = ask_previous_city(tc.backoffice(SAPPORO), &resume(1))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TransferOutcome::NotProvided, "{inquiry:?}");
+    assert_eq!(inquiry.state, InquiryState::NotProvided as i32);
+    assert!(inquiry.content.is_none());
+    tc.stop().await;
+}
+
+/// Bad input never deletes a copy (decision 0054). A person whose every row is bad is
+/// missing from the good rows only because of them: their copy stays. A bad row that names
+/// no readable person could be anyone's, so that run deletes nothing; the next clean run
+/// deletes what is really gone. Both the streamed sync and the whole-master sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rows_never_delete_a_copy() {
+    let tc = TestCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let create =
+        |n: &str| std::io::BufWriter::new(std::fs::File::create(dir.path().join(n)).unwrap());
+    let opts = GenOptions {
+        seed: SEED,
+        residents: 300,
+        city: YOKOHAMA.into(),
+        today: renkei_vaccination::ledger::today_jst(),
+        anomalies: false,
+    };
+    let mut sinks = GenSinks::new(
+        create("vaccinations.csv"),
+        create("residents.csv"),
+        create("address-export.csv"),
+    )
+    .unwrap();
+    generate(&opts, &mut sinks, |_| {}).unwrap();
+    sinks.finish().unwrap();
+    let path = dir.path().join("vaccinations.csv");
+    let clean = std::fs::read_to_string(&path).unwrap();
+    let master = read(dir.path());
+    let state = dir.path().join("sync.state");
+    let sync_opts = SyncOptions {
+        chunk: 50,
+        ..SyncOptions::new(&state)
+    };
+    let read_opts = ReadOptions::default();
+    let streamed = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        sync_ledger(
+            tc.backoffice(YOKOHAMA),
+            &path,
+            &read_opts,
+            &sync_opts,
+            &NoProgress,
+        )
+    };
+    let (first, _) = streamed(clean.clone()).await.unwrap();
+    assert_eq!(first.sent, master.persons.len() as u64);
+    let mut persons = master.persons.keys();
+    let (p, q) = (
+        persons.next().unwrap().clone(),
+        persons.next().unwrap().clone(),
+    );
+    let uan_of = |line: &str| line.split(',').nth(1).unwrap_or("").to_owned();
+    let rewrite = |f: &dyn Fn(&str) -> Option<String>| -> String {
+        let mut lines = clean.lines();
+        let mut out = vec![lines.next().unwrap().to_owned()];
+        out.extend(lines.filter_map(f));
+        out.join("\n") + "\n"
+    };
+
+    // Every row of P has an unknown vaccine code: P is reported, and P's copy stays.
+    let all_of_p_bad = rewrite(&|l| {
+        Some(if uan_of(l) == p {
+            let mut cols: Vec<&str> = l.split(',').collect();
+            cols[6] = "NO-SUCH-VACCINE";
+            cols.join(",")
+        } else {
+            l.to_owned()
+        })
+    });
+    let (r, stream) = streamed(all_of_p_bad.clone()).await.unwrap();
+    assert!(r.complete);
+    assert!(!stream.errors.is_empty());
+    assert!(
+        stream
+            .errors
+            .iter()
+            .all(|e| e.person.as_deref() == Some(p.as_str()))
+    );
+    assert_eq!((r.deleted, r.withheld), (0, 1));
+    let at_gateway = reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        at_gateway.is_clean(),
+        "P's copy must still be there: {at_gateway:?}"
+    );
+
+    // Q's rows are gone from the file, and one row names no readable person: it could be
+    // Q's, so nothing is deleted; through the whole-master sync this time, with the guard
+    // built from the read's bad rows.
+    let q_gone_and_a_nameless_row = rewrite(&|l| {
+        if uan_of(l) == q {
+            None
+        } else if uan_of(l) == p {
+            Some(l.replacen(&p, "not-a-number", 1))
+        } else {
+            Some(l.to_owned())
+        }
+    });
+    std::fs::write(&path, &q_gone_and_a_nameless_row).unwrap();
+    let read_back = read_ledger(&path, &ReadOptions::default()).unwrap();
+    assert!(read_back.errors.iter().any(|e| e.person.is_none()));
+    let guarded = SyncOptions {
+        guard: DeletionGuard::from_errors(&read_back.errors),
+        ..sync_opts.clone()
+    };
+    let r = sync(
+        tc.backoffice(YOKOHAMA),
+        &read_back.master,
+        &guarded,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(r.complete);
+    assert_eq!(r.deleted, 0);
+    assert_eq!(r.withheld, 2, "P and Q are both kept");
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &master, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
+
+    // The clean file without Q: Q's copy is deleted now, P's content is unchanged.
+    let without_q = rewrite(&|l| (uan_of(l) != q).then(|| l.to_owned()));
+    let (r, stream) = streamed(without_q).await.unwrap();
+    assert!(stream.errors.is_empty());
+    assert_eq!((r.deleted, r.withheld, r.sent), (1, 0, 0));
+    let mut expected = master.clone();
+    expected.persons.remove(&q);
+    assert!(
+        reconcile(tc.backoffice(YOKOHAMA), &expected, &NoProgress)
+            .await
+            .unwrap()
+            .is_clean()
+    );
 }

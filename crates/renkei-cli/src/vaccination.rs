@@ -12,8 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use renkei_vaccination::client::{GatewayEndpoint, Progress};
 use renkei_vaccination::generate::{GenOptions, GenSinks, GenSummary};
 use renkei_vaccination::ledger::{ReadOptions, ReadReport};
+use renkei_vaccination::sync::DeletionGuard;
 use renkei_vaccination::transfer::{TransferOptions, TransferOutcome};
-use renkei_vaccination::{RowError, TextEncoding, fhir, ledger};
+use renkei_vaccination::{InputFormat, RowError, TextEncoding, fhir, ledger};
 
 /// How many bad rows a command prints before summarising the rest.
 const SHOWN_ERRORS: usize = 30;
@@ -76,9 +77,13 @@ impl Connection {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct LedgerInput {
-    /// The 予防接種台帳 export (CSV, one row per dose; see docs/vaccination-csv.md).
+    /// The local records: the 予防接種台帳 CSV export (one row per dose; docs/vaccination-csv.md)
+    /// or a FHIR R4 Bundle of Patient and Immunization (docs/vaccination-fhir.md).
     #[arg(long)]
     ledger: PathBuf,
+    /// auto (FHIR for a .json file or one starting with `{`, CSV otherwise), csv or fhir.
+    #[arg(long, default_value = "auto")]
+    input_format: InputFormat,
     /// 宛名番号 → 統合宛名番号 mapping, for rows that carry only the system's own number.
     #[arg(long)]
     mapping: Option<PathBuf>,
@@ -96,7 +101,7 @@ pub(crate) enum VaccinationCommand {
     /// Register provision copies (副本) of every person's vaccination record; a re-run
     /// sends only persons whose records changed, and an interrupted run resumes.
     #[command(
-        after_help = "Example:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.csv --state data/yokohama/sync.state"
+        after_help = "Example:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.csv --state data/yokohama/sync.state\nWith a FHIR bundle:\n  renkei vaccination sync --agency 141003 --ledger data/yokohama/vaccinations.fhir.json --state data/yokohama/sync.state\n\nA CSV ledger is streamed; a FHIR bundle (--input-format fhir, or auto for .json) is read whole."
     )]
     Sync {
         #[command(flatten)]
@@ -131,7 +136,7 @@ pub(crate) enum VaccinationCommand {
     /// Export the gateway's copies and compare them with the ledger: persons missing,
     /// extra or different. Exit status 0 when they match, 1 when they do not.
     #[command(
-        after_help = "Example:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.csv"
+        after_help = "Example:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.csv\nWith a FHIR bundle:\n  renkei vaccination reconcile --agency 141003 --ledger data/yokohama/vaccinations.fhir.json"
     )]
     Reconcile {
         #[command(flatten)]
@@ -142,7 +147,7 @@ pub(crate) enum VaccinationCommand {
     /// Ask a new resident's previous city for their vaccination history, wait for the
     /// outcome, merge the doses into the local record and write it out.
     #[command(
-        after_help = "Example:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger vaccinations.csv --out merged.csv"
+        after_help = "Example:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger vaccinations.csv --out merged.csv\nWith a FHIR bundle:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --ledger records.fhir.json --out merged.json --format fhir\nPicking up a pending inquiry:\n  renkei vaccination transfer-in --agency 011002 --uan 0110029000001 --previous-city 141003 --inquiry-id INQUIRY --out merged.csv\n\nThe last form picks up an inquiry that an earlier run left pending (e.g. held for the previous city's operator)."
     )]
     TransferIn {
         #[command(flatten)]
@@ -153,9 +158,13 @@ pub(crate) enum VaccinationCommand {
         /// The previous municipality's 全国地方公共団体コード.
         #[arg(long)]
         previous_city: String,
-        /// The local ledger, for doses already known here (optional).
+        /// The local records, for doses already known here (optional): a ledger CSV or a
+        /// FHIR Bundle.
         #[arg(long)]
         ledger: Option<PathBuf>,
+        /// auto (FHIR for a .json file or one starting with `{`, CSV otherwise), csv or fhir.
+        #[arg(long, default_value = "auto")]
+        input_format: InputFormat,
         #[arg(long, default_value = "auto")]
         encoding: TextEncoding,
         /// Where to write the merged record.
@@ -231,11 +240,16 @@ impl Progress for Bar {
 }
 
 fn print_row_errors(errors: &[RowError]) {
+    let what = if errors.iter().any(|e| e.entry.is_some()) {
+        "entry"
+    } else {
+        "row"
+    };
     for e in errors.iter().take(SHOWN_ERRORS) {
-        eprintln!("  bad row: {e}");
+        eprintln!("  bad {what}: {e}");
     }
     if errors.len() > SHOWN_ERRORS {
-        eprintln!("  … and {} more bad rows", errors.len() - SHOWN_ERRORS);
+        eprintln!("  … and {} more bad {what}s", errors.len() - SHOWN_ERRORS);
     }
 }
 
@@ -261,9 +275,14 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
         today: None,
     };
     let started = Instant::now();
-    let mut report = ledger::read_ledger(&input.ledger, &opts)?;
+    let (mut report, format) =
+        renkei_vaccination::input::read_records(&input.ledger, input.input_format, &opts)?;
+    let (rows, bad) = match format {
+        InputFormat::Fhir => ("entries", "bad entries"),
+        _ => ("rows", "bad rows"),
+    };
     println!(
-        "read {}: {} rows ({:?}), {} persons, {} doses, {} bad rows, in {:.1} s",
+        "read {} ({format}): {} {rows} ({:?}), {} persons, {} doses, {} {bad}, in {:.1} s",
         input.ledger.display(),
         report.rows,
         report.encoding.unwrap_or_default(),
@@ -272,12 +291,21 @@ fn read_input(input: &LedgerInput, city: &str) -> anyhow::Result<ReadReport> {
         report.errors.len(),
         started.elapsed().as_secs_f64()
     );
+    if !report.skipped.is_empty() {
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        println!("  skipped (not doses): {}", skipped.join(", "));
+    }
     print_row_errors(&report.errors);
     for path in &input.vrs {
         let vrs =
             renkei_vaccination::vrs::read_vrs(path, input.encoding, city, opts.mapping.as_ref())?;
         let (rows, doses, bad) = (vrs.rows, vrs.doses, vrs.errors.len());
         print_row_errors(&vrs.errors);
+        report.errors.extend(vrs.errors);
         let added = renkei_vaccination::vrs::merge_into(&mut report.master, vrs.master);
         println!(
             "read {}: {rows} rows, {doses} COVID-19 doses ({added} not already in the ledger), {bad} bad rows",
@@ -411,17 +439,20 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             full,
             chunk,
         } => {
-            let opts = renkei_vaccination::sync::SyncOptions {
+            let mut opts = renkei_vaccination::sync::SyncOptions {
                 state,
                 full,
                 chunk,
                 max_chunks: None,
+                guard: Default::default(),
             };
             let channel = conn.endpoint().connect()?;
             let started = Instant::now();
-            let r = if input.vrs.is_empty() {
-                // A ledger alone is streamed: persons are sent while the file is read, and
-                // memory holds hashes, not the population.
+            let format = renkei_vaccination::input::resolve(&input.ledger, input.input_format)?;
+            let r = if input.vrs.is_empty() && format == InputFormat::Csv {
+                // A ledger CSV alone is streamed: persons are sent while the file is read, and
+                // memory holds hashes, not the population. A FHIR bundle is one JSON value
+                // and is read whole (docs/vaccination-fhir.md).
                 let read = ReadOptions {
                     encoding: input.encoding,
                     mapping: read_mapping_file(&input)?,
@@ -447,6 +478,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                 r
             } else {
                 let report = read_input(&input, &conn.agency)?;
+                opts.guard = DeletionGuard::from_errors(&report.errors);
                 renkei_vaccination::sync::sync(channel, &report.master, &opts, &Bar::new()).await?
             };
             let secs = started.elapsed().as_secs_f64();
@@ -461,6 +493,12 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                 secs,
                 r.sent as f64 / secs.max(1e-9)
             );
+            if r.withheld > 0 {
+                println!(
+                    "  {} copies of persons no longer in the input were kept, not deleted: bad rows may be why they are missing; fix the bad rows and run again",
+                    r.withheld
+                );
+            }
             for f in r.refused.iter().take(SHOWN_ERRORS) {
                 eprintln!(
                     "  refused: {} {}: {}",
@@ -538,6 +576,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             uan,
             previous_city,
             ledger: ledger_path,
+            input_format,
             encoding,
             out,
             format,
@@ -549,6 +588,7 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                     let report = read_input(
                         &LedgerInput {
                             ledger: p.clone(),
+                            input_format,
                             mapping: None,
                             encoding,
                             vrs: Vec::new(),
@@ -577,20 +617,11 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
                     println!("the previous city knows the person but holds no vaccination record");
                     Vec::new()
                 }
-                TransferOutcome::NoSuchPerson { message } => {
-                    println!("no such person there: {message}");
-                    println!("check the previous-city code; nothing was merged");
-                    return Ok(false);
-                }
-                TransferOutcome::Pending => {
-                    println!(
-                        "still pending after {wait} s (held for the provider's operator?); run again with --inquiry-id {}",
-                        inquiry.inquiry_id
-                    );
-                    return Ok(false);
-                }
                 other => {
-                    println!("not answered: {other:?}");
+                    println!(
+                        "{}",
+                        unanswered_message(&other, &previous_city, &inquiry.inquiry_id, wait)
+                    );
                     return Ok(false);
                 }
             };
@@ -615,6 +646,47 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
     }
 }
 
+/// What an operator is told when a transfer-in ends without records to merge, and what to do.
+fn unanswered_message(
+    outcome: &TransferOutcome,
+    previous_city: &str,
+    inquiry_id: &str,
+    wait: u64,
+) -> String {
+    match outcome {
+        TransferOutcome::Pending => format!(
+            "no answer yet after {wait} s: {previous_city} may be holding it for its operator's \
+             decision (自動応答不可), or be slow to answer; the two look the same from here by \
+             design. Nothing was merged. To pick up the answer, or a refusal or expiry, run \
+             again with --inquiry-id {inquiry_id} (and a longer --wait if you like)"
+        ),
+        TransferOutcome::NotProvided => format!(
+            "not provided: the answer was held at {previous_city} and its operator decided not to \
+             provide it. Nothing was merged; ask {previous_city} directly if the history is \
+             needed (inquiry {inquiry_id})"
+        ),
+        TransferOutcome::Expired => format!(
+            "expired: the answer was held at {previous_city} and nobody decided before its time \
+             limit. Nothing was merged; run again without --inquiry-id to ask anew"
+        ),
+        TransferOutcome::NoSuchPerson { message } => format!(
+            "no such person there: {message}\ncheck the previous-city code; nothing was merged"
+        ),
+        TransferOutcome::Refused {
+            code,
+            message,
+            refused_by,
+        } => format!(
+            "refused by {refused_by} ({code:?}): {message}. Nothing was merged (inquiry {inquiry_id})"
+        ),
+        TransferOutcome::Failed { message } => format!(
+            "the inquiry failed: {message}. Nothing was merged; run again with --inquiry-id \
+             {inquiry_id} to see whether it completed, or without it to ask anew"
+        ),
+        TransferOutcome::Answered { .. } | TransferOutcome::NoData => String::new(),
+    }
+}
+
 fn write_master(
     out: &Path,
     format: Format,
@@ -630,4 +702,51 @@ fn write_master(
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_unanswered_outcome_says_what_happened_and_that_nothing_was_merged() {
+        use renkei_proto::v1::RefusalCode;
+        let cases = [
+            (TransferOutcome::Pending, "--inquiry-id inq-1"),
+            (TransferOutcome::Pending, "holding it for its operator"),
+            (
+                TransferOutcome::NotProvided,
+                "operator decided not to provide",
+            ),
+            (TransferOutcome::Expired, "nobody decided"),
+            (
+                TransferOutcome::NoSuchPerson {
+                    message: "no such person".into(),
+                },
+                "no such person there",
+            ),
+            (
+                TransferOutcome::Refused {
+                    code: RefusalCode::NotOnWhitelist,
+                    message: "not on the whitelist".into(),
+                    refused_by: "hub".into(),
+                },
+                "refused by hub (NotOnWhitelist): not on the whitelist",
+            ),
+            (
+                TransferOutcome::Failed {
+                    message: "boom".into(),
+                },
+                "the inquiry failed: boom",
+            ),
+        ];
+        for (outcome, says) in cases {
+            let m = unanswered_message(&outcome, "141003", "inq-1", 30);
+            assert!(m.contains(says), "{outcome:?}: {m}");
+            assert!(
+                m.to_lowercase().contains("nothing was merged"),
+                "{outcome:?}: {m}"
+            );
+        }
+    }
 }

@@ -41,22 +41,34 @@ impl From<tonic::Status> for VaccinationError {
     }
 }
 
-/// One bad input row: where it is and why it was left out. The good rows go ahead.
+/// One bad input row (or FHIR bundle entry): where it is and why it was left out. The good
+/// rows go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     pub file: String,
-    /// 1-based line in the file (the header is line 1).
+    /// 1-based line in the file (a CSV's header is line 1; for a FHIR bundle, the line the
+    /// entry starts on, which is 1 for every entry of a bundle written on one line).
     pub line: u64,
-    /// The column at fault, when one is.
+    /// For a FHIR bundle, the entry's 0-based index, as FHIRPath writes `Bundle.entry[i]`.
+    pub entry: Option<u64>,
+    /// The column (or FHIR element) at fault, when one is.
     pub column: Option<String>,
     pub reason: String,
+    /// The unified address number the bad record names, when it could still be read. A sync
+    /// never deletes the copy of a person a bad record names, and deletes nothing when a bad
+    /// record names no readable person: the person may be missing only because of it.
+    pub person: Option<String>,
 }
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.column {
-            Some(c) => write!(f, "{}:{}: {}: {}", self.file, self.line, c, self.reason),
-            None => write!(f, "{}:{}: {}", self.file, self.line, self.reason),
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(i) = self.entry {
+            write!(f, "Bundle.entry[{i}]: ")?;
         }
+        if let Some(c) = &self.column {
+            write!(f, "{c}: ")?;
+        }
+        f.write_str(&self.reason)
     }
 }

@@ -65,9 +65,14 @@ pub struct ReadOptions {
 #[derive(Debug, Default)]
 pub struct ReadReport {
     pub master: LocalMaster,
+    /// Rows of a CSV, entries of a FHIR bundle.
     pub rows: u64,
     pub errors: Vec<RowError>,
     pub encoding: Option<TextEncoding>,
+    /// Entries passed over without being an error, by what they were: resources other than
+    /// Patient and Immunization, Immunizations not given (`not-done`, `entered-in-error`).
+    /// Always empty for a CSV.
+    pub skipped: std::collections::BTreeMap<String, u64>,
 }
 
 pub fn today_jst() -> time::Date {
@@ -143,8 +148,10 @@ pub fn read_mapping(
             Ok(r) => r,
             Err(e) => {
                 errors.push(RowError {
+                    person: None,
                     file: file.clone(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: e.to_string(),
                 });
@@ -156,8 +163,10 @@ pub fn read_mapping(
         let uan = rec.get(ui).unwrap_or("").trim();
         if local.is_empty() {
             errors.push(RowError {
+                person: None,
                 file: file.clone(),
                 line,
+                entry: None,
                 column: Some(COL_LOCAL.into()),
                 reason: "is empty".into(),
             });
@@ -165,8 +174,10 @@ pub fn read_mapping(
         }
         if let Err(e) = UnifiedAddressNumber::parse(uan) {
             errors.push(RowError {
+                person: None,
                 file: file.clone(),
                 line,
+                entry: None,
                 column: Some(COL_UAN.into()),
                 reason: e.to_string(),
             });
@@ -342,8 +353,8 @@ pub fn stream_ledger(
                         Vec::new(),
                     ));
                 }
-                if let Some((_, person, lines)) = cur.as_mut()
-                    && let Some(e) = add_dose(&file, person, lines, dose, line)
+                if let Some((uan, person, lines)) = cur.as_mut()
+                    && let Some(e) = add_csv_dose(&file, uan, person, lines, dose, line)
                 {
                     out.errors.push(e);
                 }
@@ -359,40 +370,62 @@ pub fn stream_ledger(
 }
 
 /// Adds a dose to a person unless it duplicates one already there (same vaccine, dose
-/// number and date), which is reported against the line of the first.
-fn add_dose(
-    file: &str,
+/// number and date); a duplicate is refused with a reason naming the position of the
+/// first (`at` says how a reader names a position: a CSV line, a FHIR bundle entry).
+pub(crate) fn add_dose(
     person: &mut Person,
-    person_lines: &mut Vec<u64>,
+    person_positions: &mut Vec<u64>,
     dose: Dose,
-    line: u64,
-) -> Option<RowError> {
+    position: u64,
+    at: fn(u64) -> String,
+) -> Result<(), String> {
     let dup = person.doses.iter().position(|d| {
         d.vaccine_code == dose.vaccine_code
             && d.dose_number == dose.dose_number
             && d.date == dose.date
     });
     if let Some(i) = dup {
-        let first = person_lines.get(i).copied().unwrap_or(0);
-        return Some(RowError {
-            file: file.into(),
-            line,
-            column: None,
-            reason: format!(
-                "duplicates line {first} (same person, vaccine {}, dose {} and date {})",
-                dose.vaccine_code,
-                dose.dose_number,
-                if dose.date_unknown {
-                    "不明"
-                } else {
-                    &dose.date
-                }
-            ),
-        });
+        let first = person_positions.get(i).copied().unwrap_or(0);
+        return Err(format!(
+            "duplicates {} (same person, vaccine {}, dose {} and date {})",
+            at(first),
+            dose.vaccine_code,
+            dose.dose_number,
+            if dose.date_unknown {
+                "不明"
+            } else {
+                &dose.date
+            }
+        ));
     }
     person.doses.push(dose);
-    person_lines.push(line);
-    None
+    person_positions.push(position);
+    Ok(())
+}
+
+fn csv_line(n: u64) -> String {
+    format!("line {n}")
+}
+
+/// Adds a dose read from a CSV line, reporting a duplicate against that line.
+fn add_csv_dose(
+    file: &str,
+    uan: &str,
+    person: &mut Person,
+    person_lines: &mut Vec<u64>,
+    dose: Dose,
+    line: u64,
+) -> Option<RowError> {
+    add_dose(person, person_lines, dose, line, csv_line)
+        .err()
+        .map(|reason| RowError {
+            person: Some(uan.to_owned()),
+            file: file.into(),
+            line,
+            entry: None,
+            column: None,
+            reason,
+        })
 }
 
 /// One row of a ledger: a good dose of a person, or the reason it is bad.
@@ -456,12 +489,17 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
             return Err(VaccinationError::Format {
                 path: file.into(),
                 reason: format!(
-                    "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md",
+                    "the header row lacks {}{}; the columns are documented in docs/vaccination-csv.md{}",
                     missing.join(", "),
                     if pos(COL_UAN).is_none() && pos(COL_LOCAL).is_none() {
                         format!(" and both of {COL_UAN} / {COL_LOCAL}")
                     } else {
                         String::new()
+                    },
+                    if names.first().is_some_and(|n| n.starts_with('{')) {
+                        " (the file looks like JSON: for a FHIR bundle use --input-format fhir)"
+                    } else {
+                        ""
                     }
                 ),
             });
@@ -482,14 +520,33 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
         })
     }
 
+    /// The person a bad row still names, read leniently from its number columns: a sync
+    /// must not delete that person's copy because this row was left out.
+    fn person_of_bad_row(&self) -> Option<String> {
+        let field = |name: &str| {
+            let i = COLUMNS.iter().position(|c| *c == name)?;
+            let raw = self.rec.get(self.cols.idx[i]?)?;
+            std::str::from_utf8(raw).ok().map(str::trim)
+        };
+        resolve_person(
+            field(COL_UAN).unwrap_or(""),
+            field(COL_LOCAL).unwrap_or(""),
+            self.opts.mapping.as_ref(),
+            &CSV_TERMS,
+        )
+        .ok()
+    }
+
     fn next_row(&mut self) -> Option<RowOutcome> {
         match self.rdr.read_byte_record(&mut self.rec) {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
                 return Some(RowOutcome::Bad(RowError {
+                    person: None,
                     file: self.file.into(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: format!("not a CSV row: {e}"),
                 }));
@@ -512,8 +569,10 @@ impl<'o, R: std::io::Read> RowReader<'o, R> {
                 })
             }
             Err((column, reason)) => Some(RowOutcome::Bad(RowError {
+                person: self.person_of_bad_row(),
                 file: self.file.into(),
                 line,
+                entry: None,
                 column: column.map(str::to_owned),
                 reason,
             })),
@@ -579,10 +638,10 @@ fn read_ledger_from(
                 ),
             });
         }
-        let Some((_, person, person_lines)) = cur.as_mut() else {
+        let Some((uan, person, person_lines)) = cur.as_mut() else {
             continue;
         };
-        if let Some(e) = add_dose(file, person, person_lines, dose, line) {
+        if let Some(e) = add_csv_dose(file, uan, person, person_lines, dose, line) {
             report.errors.push(e);
         }
     }
@@ -680,36 +739,7 @@ fn parse_row<'r>(
         remarks,
     ] = fields;
 
-    let uan = if !uan.is_empty() {
-        if uan.len() > UnifiedAddressNumber::MAX_LEN || !uan.bytes().all(|b| b.is_ascii_digit()) {
-            // Let the core type say what is wrong, in its words.
-            UnifiedAddressNumber::parse(uan).map_err(|e| (Some(COL_UAN), e.to_string()))?;
-        }
-        uan.to_owned()
-    } else if !local.is_empty() {
-        match opts.mapping.as_ref().and_then(|m| m.get(local)) {
-            Some(u) => u.clone(),
-            None if opts.mapping.is_none() => {
-                return Err((
-                    Some(COL_UAN),
-                    format!(
-                        "is empty and no mapping file was given to look up {COL_LOCAL} {local}"
-                    ),
-                ));
-            }
-            None => {
-                return Err((
-                    Some(COL_LOCAL),
-                    format!("{local} is not in the mapping file"),
-                ));
-            }
-        }
-    } else {
-        return Err((
-            Some(COL_UAN),
-            format!("the row names no person: both {COL_UAN} and {COL_LOCAL} are empty"),
-        ));
-    };
+    let uan = resolve_person(uan, local, opts.mapping.as_ref(), &CSV_TERMS).map_err(csv_problem)?;
 
     let birth_date = if birth.is_empty() {
         None
@@ -727,82 +757,27 @@ fn parse_row<'r>(
             format!("{sex:?} is not a sex code (1 男, 2 女, 9 不明)"),
         )
     })?;
-
-    let Some(v) = vaccines::lookup(vaccine) else {
-        return Err((
-            Some(COL_VACCINE),
-            format!("{vaccine:?} is not a known vaccine code (see docs/vaccination-csv.md)"),
-        ));
-    };
-    let dose_number: u32 = dose_no
-        .parse()
-        .ok()
-        .filter(|n| (1..=v.max_doses).contains(n))
-        .ok_or_else(|| {
-            (
-                Some(COL_DOSE),
-                format!(
-                    "{dose_no:?} for {} ({}) must be 1 to {}",
-                    v.code, v.name_ja, v.max_doses
-                ),
-            )
-        })?;
     let date_unknown =
         flag(unknown).ok_or_else(|| (Some(COL_UNKNOWN), format!("{unknown:?} must be 0 or 1")))?;
-    let date = if date_unknown {
-        if !date.is_empty() {
-            return Err((
-                Some(COL_DATE),
-                format!("must be empty when {COL_UNKNOWN} is 1"),
-            ));
-        }
-        String::new()
-    } else {
-        if date.is_empty() {
-            return Err((
-                Some(COL_DATE),
-                format!("is empty; set {COL_UNKNOWN} to 1 for a dose of unknown date"),
-            ));
-        }
-        let d = parse_date(date).ok_or_else(|| {
-            (
-                Some(COL_DATE),
-                format!("{date:?} is not a date (YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD)"),
-            )
-        })?;
-        if d > today {
-            return Err((Some(COL_DATE), format!("{d} is in the future")));
-        }
-        if d.year() < 1900 {
-            return Err((Some(COL_DATE), format!("{d} is before 1900")));
-        }
-        if let Some(b) = birth_date
-            && d < b
-        {
-            return Err((
-                Some(COL_DATE),
-                format!("{d} is before the person's birth date {b}"),
-            ));
-        }
-        format_date(d)
-    };
-    if !(inst.is_empty() || (inst.len() == 10 && inst.bytes().all(|b| b.is_ascii_digit()))) {
-        return Err((
-            Some(COL_INSTITUTION),
-            format!("{inst:?} must be empty or 10 digits (医療機関コード)"),
-        ));
-    }
     let outside_city =
         flag(outside).ok_or_else(|| (Some(COL_OUTSIDE), format!("{outside:?} must be 0 or 1")))?;
-    for (col, value, max) in [
-        (COL_LOT, lot, 20),
-        (COL_MAKER, maker, 40),
-        (COL_REMARKS, remarks, 200),
-    ] {
-        if value.chars().count() > max {
-            return Err((Some(col), format!("is longer than {max} characters")));
-        }
-    }
+    let dose = check_dose(
+        &RawDose {
+            vaccine,
+            dose_number: dose_no,
+            date,
+            date_unknown,
+            lot,
+            maker,
+            institution: inst,
+            outside_city,
+            remarks,
+        },
+        birth_date,
+        today,
+        &CSV_TERMS,
+    )
+    .map_err(csv_problem)?;
     let info = InfoParts {
         local,
         name,
@@ -810,18 +785,222 @@ fn parse_row<'r>(
         birth: birth_date,
         sex,
     };
-    let dose = Dose {
+    Ok((uan, info, dose))
+}
+
+/// An item of a record, named by each reader in its own terms (a CSV column, a FHIR
+/// element), so that the checks of a person and a dose are written once for every format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    LocalNumber,
+    Uan,
+    Vaccine,
+    DoseNumber,
+    Date,
+    DateUnknown,
+    Institution,
+    Lot,
+    Maker,
+    Remarks,
+}
+
+/// How a reader names the items and positions of its format in the reasons it reports.
+pub(crate) struct Terms {
+    pub(crate) name: fn(Field) -> &'static str,
+    /// What to do for a dose whose date is not known, said when a dose has no date.
+    pub(crate) unknown_date: &'static str,
+}
+
+pub(crate) type Problem = (Field, String);
+
+fn csv_name(f: Field) -> &'static str {
+    match f {
+        Field::LocalNumber => COL_LOCAL,
+        Field::Uan => COL_UAN,
+        Field::Vaccine => COL_VACCINE,
+        Field::DoseNumber => COL_DOSE,
+        Field::Date => COL_DATE,
+        Field::DateUnknown => COL_UNKNOWN,
+        Field::Institution => COL_INSTITUTION,
+        Field::Lot => COL_LOT,
+        Field::Maker => COL_MAKER,
+        Field::Remarks => COL_REMARKS,
+    }
+}
+
+const CSV_TERMS: Terms = Terms {
+    name: csv_name,
+    unknown_date: "set 接種日不明 to 1",
+};
+
+fn csv_problem((f, reason): Problem) -> RowProblem {
+    (Some(csv_name(f)), reason)
+}
+
+/// The person a record names: its unified address number, given directly or looked up
+/// from the system's own number in the mapping file.
+pub(crate) fn resolve_person(
+    uan: &str,
+    local: &str,
+    mapping: Option<&HashMap<String, String>>,
+    t: &Terms,
+) -> Result<String, Problem> {
+    let name = t.name;
+    if !uan.is_empty() {
+        if uan.len() > UnifiedAddressNumber::MAX_LEN || !uan.bytes().all(|b| b.is_ascii_digit()) {
+            // Let the core type say what is wrong, in its words.
+            UnifiedAddressNumber::parse(uan).map_err(|e| (Field::Uan, e.to_string()))?;
+        }
+        return Ok(uan.to_owned());
+    }
+    if local.is_empty() {
+        return Err((
+            Field::Uan,
+            format!(
+                "the record names no person: both {} and {} are empty",
+                name(Field::Uan),
+                name(Field::LocalNumber)
+            ),
+        ));
+    }
+    match mapping {
+        Some(m) => m.get(local).cloned().ok_or_else(|| {
+            (
+                Field::LocalNumber,
+                format!("{local} is not in the mapping file"),
+            )
+        }),
+        None => Err((
+            Field::Uan,
+            format!(
+                "is empty and no mapping file was given to look up {} {local}",
+                name(Field::LocalNumber)
+            ),
+        )),
+    }
+}
+
+/// The items of one dose as a source gives them, before they are checked.
+pub(crate) struct RawDose<'a> {
+    pub(crate) vaccine: &'a str,
+    pub(crate) dose_number: &'a str,
+    /// Empty when the source gives no date.
+    pub(crate) date: &'a str,
+    pub(crate) date_unknown: bool,
+    pub(crate) lot: &'a str,
+    pub(crate) maker: &'a str,
+    pub(crate) institution: &'a str,
+    pub(crate) outside_city: bool,
+    pub(crate) remarks: &'a str,
+}
+
+/// The checks every dose passes, whatever format it was read from: a known vaccine, a dose
+/// number in its range, a real date (not in the future, not before 1900 or the person's
+/// birth) or the date marked unknown, a 10-digit institution code, and text fields of
+/// bounded length without control characters.
+pub(crate) fn check_dose(
+    raw: &RawDose<'_>,
+    birth: Option<time::Date>,
+    today: time::Date,
+    t: &Terms,
+) -> Result<Dose, Problem> {
+    let name = t.name;
+    let vaccine = raw.vaccine;
+    let Some(v) = vaccines::lookup(vaccine) else {
+        return Err((
+            Field::Vaccine,
+            format!("{vaccine:?} is not a known vaccine code (see docs/vaccination-csv.md)"),
+        ));
+    };
+    let dose_no = raw.dose_number;
+    let dose_number: u32 = dose_no
+        .parse()
+        .ok()
+        .filter(|n| (1..=v.max_doses).contains(n))
+        .ok_or_else(|| {
+            (
+                Field::DoseNumber,
+                format!(
+                    "{dose_no:?} for {} ({}) must be 1 to {}",
+                    v.code, v.name_ja, v.max_doses
+                ),
+            )
+        })?;
+    let date = raw.date;
+    let date = if raw.date_unknown {
+        if !date.is_empty() {
+            return Err((
+                Field::Date,
+                format!(
+                    "must be empty when the date is marked unknown ({})",
+                    name(Field::DateUnknown)
+                ),
+            ));
+        }
+        String::new()
+    } else {
+        if date.is_empty() {
+            return Err((
+                Field::Date,
+                format!("is empty; {} for a dose of unknown date", t.unknown_date),
+            ));
+        }
+        let d = parse_date(date).ok_or_else(|| {
+            (
+                Field::Date,
+                format!("{date:?} is not a date (YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD)"),
+            )
+        })?;
+        if d > today {
+            return Err((Field::Date, format!("{d} is in the future")));
+        }
+        if d.year() < 1900 {
+            return Err((Field::Date, format!("{d} is before 1900")));
+        }
+        if let Some(b) = birth
+            && d < b
+        {
+            return Err((
+                Field::Date,
+                format!("{d} is before the person's birth date {b}"),
+            ));
+        }
+        format_date(d)
+    };
+    let inst = raw.institution;
+    if !(inst.is_empty() || (inst.len() == 10 && inst.bytes().all(|b| b.is_ascii_digit()))) {
+        return Err((
+            Field::Institution,
+            format!("{inst:?} must be empty or 10 digits (医療機関コード)"),
+        ));
+    }
+    for (field, value, max) in [
+        (Field::Lot, raw.lot, 20),
+        (Field::Maker, raw.maker, 40),
+        (Field::Remarks, raw.remarks, 200),
+    ] {
+        let mut n = 0;
+        for c in value.chars() {
+            if c.is_control() {
+                return Err((field, "contains control characters".into()));
+            }
+            n += 1;
+        }
+        if n > max {
+            return Err((field, format!("is longer than {max} characters")));
+        }
+    }
+    Ok(Dose {
         vaccine_code: v.code.to_owned(),
         dose_number,
         date,
-        date_unknown,
-        lot: lot.to_owned(),
-        maker: maker.to_owned(),
+        date_unknown: raw.date_unknown,
+        lot: raw.lot.to_owned(),
+        maker: raw.maker.to_owned(),
         institution_code: inst.to_owned(),
-        outside_city,
-        remarks: remarks.to_owned(),
-    };
-    Ok((uan, info, dose))
+        outside_city: raw.outside_city,
+        remarks: raw.remarks.to_owned(),
+    })
 }
 
 /// Writes the persons' doses as ledger rows (UTF-8, with a header, without a BOM).

@@ -13,6 +13,7 @@ pub mod client;
 mod error;
 pub mod fhir;
 pub mod generate;
+pub mod input;
 pub mod ledger;
 pub mod model;
 pub mod reconcile;
@@ -23,5 +24,6 @@ pub mod transfer;
 pub mod vrs;
 
 pub use error::{RowError, VaccinationError};
+pub use input::InputFormat;
 pub use model::{LocalMaster, Person, PersonInfo, Sex};
 pub use text::TextEncoding;

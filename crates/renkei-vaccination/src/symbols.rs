@@ -82,8 +82,10 @@ pub fn parse_address_export(
             Err(e) => {
                 // The csv error may quote the row; say only where it is.
                 errors.push(RowError {
+                    person: None,
                     file: file.into(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: "not a CSV row (or not valid UTF-8)".into(),
                 });
@@ -92,8 +94,10 @@ pub fn parse_address_export(
         }
         let line = rec.position().map_or(0, |p| p.line());
         let bad = |column: &str, reason: String| RowError {
+            person: None,
             file: file.into(),
             line,
+            entry: None,
             column: Some(column.into()),
             reason,
         };

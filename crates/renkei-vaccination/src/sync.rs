@@ -5,6 +5,10 @@
 //! copies of persons no longer in the master. The state is appended and synced after
 //! every acknowledged chunk, so an interrupted run resumes where it stopped: whatever was
 //! acknowledged is not sent again, whatever was not is.
+//!
+//! Bad input never deletes a copy: a person missing from the input may be missing only
+//! because their rows were bad, so a run keeps the copies of persons its bad rows name, and
+//! deletes nothing at all when a bad row names no readable person ([`DeletionGuard`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufWriter, Write};
@@ -19,10 +23,10 @@ use renkei_proto::v1::{
 };
 use tonic::transport::Channel;
 
-use crate::VaccinationError;
 use crate::client::Progress;
 use crate::ledger::{ReadOptions, StreamReport, read_ledger_persons, stream_ledger};
 use crate::model::{LocalMaster, content_of};
+use crate::{RowError, VaccinationError};
 
 /// 主務省令第2条の表 item 25: 予防接種法による予防接種の実施に関する情報.
 pub const VACCINATION_ITEM: u32 = 25;
@@ -167,6 +171,37 @@ impl SyncState {
     }
 }
 
+/// Which copies a run must keep although the input no longer names their persons: those of
+/// persons named by bad input rows, or all of them when a bad row named no readable person.
+#[derive(Debug, Clone, Default)]
+pub struct DeletionGuard {
+    persons: HashSet<String>,
+    all: bool,
+}
+
+impl DeletionGuard {
+    pub fn from_errors<'e>(errors: impl IntoIterator<Item = &'e RowError>) -> DeletionGuard {
+        let mut g = DeletionGuard::default();
+        g.add(errors);
+        g
+    }
+
+    pub fn add<'e>(&mut self, errors: impl IntoIterator<Item = &'e RowError>) {
+        for e in errors {
+            match &e.person {
+                Some(p) => {
+                    self.persons.insert(p.clone());
+                }
+                None => self.all = true,
+            }
+        }
+    }
+
+    fn allows(&self, uan: &str) -> bool {
+        !self.all && !self.persons.contains(uan)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub state: PathBuf,
@@ -176,6 +211,9 @@ pub struct SyncOptions {
     pub chunk: usize,
     /// Stop after this many chunks (for tests of interrupted runs).
     pub max_chunks: Option<usize>,
+    /// The bad rows of the input given to [`sync`] (a streamed [`sync_ledger`] adds the
+    /// ones it reads itself).
+    pub guard: DeletionGuard,
 }
 
 impl SyncOptions {
@@ -185,6 +223,7 @@ impl SyncOptions {
             full: false,
             chunk: 5000,
             max_chunks: None,
+            guard: DeletionGuard::default(),
         }
     }
 }
@@ -204,6 +243,9 @@ pub struct SyncReport {
     pub sent: u64,
     pub accepted: u64,
     pub deleted: u64,
+    /// Persons no longer in the input whose copies were kept because bad rows may be why
+    /// they are missing; a clean run deletes them.
+    pub withheld: u64,
     pub registered: u64,
     pub refused: Vec<Refused>,
     /// Persons acknowledged by an earlier, interrupted run and not sent again.
@@ -320,11 +362,14 @@ async fn send_chunks(
 async fn finish_run(
     channel: Channel,
     gone: Vec<String>,
+    guard: &DeletionGuard,
     state: &mut SyncState,
     report: &mut SyncReport,
 ) -> Result<(), VaccinationError> {
     let mut copies = ProvisionCopiesClient::new(channel);
     let mut deleted = Vec::new();
+    let (gone, kept): (Vec<String>, Vec<String>) = gone.into_iter().partition(|u| guard.allows(u));
+    report.withheld = kept.len() as u64;
     for uan in gone {
         copies
             .delete_copy(DeleteCopyRequest {
@@ -403,7 +448,7 @@ pub async fn sync(
     if done_chunks < total_chunks {
         return Ok(report);
     }
-    finish_run(channel, gone, &mut state, &mut report).await?;
+    finish_run(channel, gone, &opts.guard, &mut state, &mut report).await?;
     Ok(report)
 }
 
@@ -579,9 +624,18 @@ pub async fn sync_ledger(
     for (uan, h) in kept {
         state.hashes.entry(uan).or_insert(h);
     }
-    let mut gone: Vec<String> = gone.into_keys().collect();
-    gone.sort_unstable();
-    finish_run(channel, gone, &mut state, &mut report).await?;
+    // Persons whose copies are kept stay in the state, so a clean run still deletes them.
+    let mut guard = opts.guard.clone();
+    guard.add(&stream.errors);
+    let mut doomed = Vec::new();
+    for (uan, h) in gone {
+        if !guard.allows(&uan) {
+            state.hashes.entry(uan.clone()).or_insert(h);
+        }
+        doomed.push(uan);
+    }
+    doomed.sort_unstable();
+    finish_run(channel, doomed, &guard, &mut state, &mut report).await?;
     Ok((report, stream))
 }
 

@@ -52,11 +52,14 @@ pub enum TransferOutcome {
         message: String,
         refused_by: String,
     },
-    /// Still pending after the wait: typically held (自動応答不可) for the provider's
-    /// operator. Run again with the inquiry id to pick the answer up.
+    /// Still pending after the wait: held (自動応答不可) for the provider's operator, or just
+    /// slow. The inquirer cannot tell which: a held answer is made to look exactly like a slow
+    /// one (docs/decisions/0010), so no outcome says "held". Run again with the inquiry id to
+    /// wait for the answer, or for the not-provided or expired outcome of a held one.
     Pending,
-    /// The provider's operator decided not to provide.
+    /// The answer was held and the provider's operator decided not to provide it.
     NotProvided,
+    /// The answer was held and nobody decided before the provider's expiry.
     Expired,
     Failed {
         message: String,

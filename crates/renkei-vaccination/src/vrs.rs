@@ -91,8 +91,10 @@ pub fn read_vrs_bytes(
             Ok(r) => r,
             Err(e) => {
                 report.errors.push(RowError {
+                    person: None,
                     file: file.into(),
                     line: e.position().map_or(0, |p| p.line()),
+                    entry: None,
                     column: None,
                     reason: format!("not a CSV row: {e}"),
                 });
@@ -101,15 +103,19 @@ pub fn read_vrs_bytes(
         };
         let line = rec.position().map_or(0, |p| p.line());
         let bad = |column: String, reason: String| RowError {
+            person: None,
             file: file.into(),
             line,
+            entry: None,
             column: Some(column),
             reason,
         };
         if rec.len() != headers.len() {
             report.errors.push(RowError {
+                person: None,
                 file: file.into(),
                 line,
+                entry: None,
                 column: None,
                 reason: format!("expected {} columns, found {}", headers.len(), rec.len()),
             });

@@ -5,7 +5,8 @@
 use renkei_vaccination::generate::{GenOptions, GenSinks, generate};
 use renkei_vaccination::ledger::{ReadOptions, read_ledger, read_ledger_bytes, write_ledger};
 use renkei_vaccination::text::{TextEncoding, decode, encode_shift_jis};
-use renkei_vaccination::{VaccinationError, fhir};
+use renkei_vaccination::{InputFormat, VaccinationError, fhir};
+use serde_json::{Value, json};
 
 const HEADER: &str = "宛名番号,統合宛名番号,氏名,氏名カナ,生年月日,性別,ワクチンコード,接種回数,接種日,接種日不明,ロット番号,メーカー,医療機関コード,市外フラグ,備考";
 
@@ -395,6 +396,403 @@ fn fhir_output_validates_against_the_official_r4_schema_and_reads_back() {
     imm["resource"]["protocolApplied"][0]["doseNumberPositiveInt"] = serde_json::json!("one");
     assert!(!validator.is_valid(&broken));
 
-    let back = fhir::from_bundle(&bundle).unwrap();
-    assert_eq!(back.persons, r.master.persons);
+    // Read back as an input: the same persons, nothing reported.
+    let text = serde_json::to_vec(&bundle).unwrap();
+    let back = fhir::read_bundle_bytes("gen.json", &text, &opts(), TextEncoding::Utf8).unwrap();
+    assert!(back.errors.is_empty(), "{:?}", back.errors.first());
+    assert!(back.skipped.is_empty());
+    assert_eq!(back.master.persons, r.master.persons);
+}
+
+const P1: &str = "urn:uuid:00000000-0000-5000-8000-000000000001";
+const P2: &str = "urn:uuid:00000000-0000-5000-8000-000000000002";
+const UAN_SYSTEM: &str = "http://renkei.invalid/fhir/NamingSystem/unified-address-number/141003";
+const LOCAL_SYSTEM: &str = "http://renkei.invalid/fhir/NamingSystem/address-number/141003";
+
+fn patient_entry(url: &str, uan: &str) -> Value {
+    json!({"fullUrl": url, "resource": {
+        "resourceType": "Patient",
+        "identifier": [{"system": UAN_SYSTEM, "value": uan}],
+        "name": [{"text": "佐藤　蓮"}],
+        "gender": "male",
+        "birthDate": "2020-01-10",
+    }})
+}
+
+fn imm_entry(patient: &str, code: &str, dose: u32, date: &str) -> Value {
+    json!({"fullUrl": format!("urn:uuid:imm-{code}-{dose}-{date}"), "resource": {
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": {"coding": [{"system": fhir::VACCINE_SYSTEM, "code": code}]},
+        "patient": {"reference": patient},
+        "occurrenceDateTime": date,
+        "protocolApplied": [{"doseNumberPositiveInt": dose}],
+        "lotNumber": "AB123C",
+        "performer": [{"actor": {"identifier": {"system": fhir::INSTITUTION_SYSTEM, "value": "1410000001"}}}],
+    }})
+}
+
+/// A good Immunization of P1, changed by `f`.
+fn imm_with(f: impl FnOnce(&mut Value)) -> Value {
+    let mut e = imm_entry(P1, "MR", 2, "2022-03-01");
+    f(&mut e["resource"]);
+    e
+}
+
+fn patient_with(url: &str, f: impl FnOnce(&mut Value)) -> Value {
+    let mut e = patient_entry(url, "300");
+    f(&mut e["resource"]);
+    e
+}
+
+#[test]
+fn each_bad_fhir_entry_is_reported_with_its_entry_line_element_and_reason_and_good_entries_are_kept()
+ {
+    let mut entries: Vec<Value> = Vec::new();
+    // Good: an Immunization before its Patient, a Patient referred to by id, a dateTime with
+    // a time, a dose of unknown date, a person given by the system's own number.
+    entries.push(imm_entry("Patient/p2", "HIB", 1, "2020-03-10"));
+    entries.push(patient_entry(P1, "100"));
+    let mut p2 = patient_entry("urn:uuid:other", "200");
+    p2["resource"]["id"] = json!("p2");
+    entries.push(p2);
+    let mr1 = entries.len();
+    entries.push(imm_entry(P1, "MR", 1, "2021-03-01T10:00:00+09:00"));
+    let mut bcg = imm_entry(P1, "BCG", 1, "");
+    bcg["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("occurrenceDateTime");
+    bcg["resource"]["occurrenceString"] = json!("接種日不明");
+    entries.push(bcg);
+    entries.push(json!({"fullUrl": "urn:uuid:mapped", "resource": {
+        "resourceType": "Patient",
+        "identifier": [{"system": LOCAL_SYSTEM, "value": "A7"}],
+    }}));
+    entries.push(imm_entry("urn:uuid:mapped", "JE", 1, "2022-06-01"));
+    // Passed over, not errors.
+    entries.push(json!({"resource": {"resourceType": "Observation", "status": "final"}}));
+    entries.push(json!({"request": {"method": "DELETE", "url": "Patient/x"}}));
+    entries.push(imm_with(|r| r["status"] = json!("not-done")));
+
+    // (entry, the element named, a word of the reason)
+    let mut cases: Vec<(Value, Option<&str>, &str)> = vec![
+        (
+            imm_with(|r| r["vaccineCode"]["coding"][0]["code"] = json!("XX")),
+            Some("Immunization.vaccineCode"),
+            "not a known vaccine",
+        ),
+        (
+            imm_with(|r| {
+                r["vaccineCode"]["coding"][0]["system"] = json!("urn:oid:1.2.392.200119.4.403.1")
+            }),
+            Some("Immunization.vaccineCode"),
+            "no coding",
+        ),
+        (
+            imm_with(|r| r["protocolApplied"][0]["doseNumberPositiveInt"] = json!(3)),
+            Some("Immunization.protocolApplied.doseNumber[x]"),
+            "1 to 2",
+        ),
+        (
+            imm_with(|r| r["protocolApplied"][0]["doseNumberPositiveInt"] = json!("two")),
+            Some("Immunization.protocolApplied.doseNumber[x]"),
+            "positive integer",
+        ),
+        (
+            imm_with(|r| {
+                r.as_object_mut().unwrap().remove("protocolApplied");
+            }),
+            Some("Immunization.protocolApplied.doseNumber[x]"),
+            "is missing",
+        ),
+        (
+            imm_with(|r| r["occurrenceDateTime"] = json!("2023-02-30")),
+            Some("Immunization.occurrenceDateTime"),
+            "not a date",
+        ),
+        (
+            imm_with(|r| r["occurrenceDateTime"] = json!("2021-03")),
+            Some("Immunization.occurrenceDateTime"),
+            "does not name a day",
+        ),
+        (
+            imm_with(|r| r["occurrenceDateTime"] = json!("2099-01-01")),
+            Some("Immunization.occurrenceDateTime"),
+            "future",
+        ),
+        (
+            imm_with(|r| r["occurrenceDateTime"] = json!("2019-12-31")),
+            Some("Immunization.occurrenceDateTime"),
+            "before the person's birth",
+        ),
+        (
+            imm_with(|r| r["occurrenceDateTime"] = json!("1899-12-31")),
+            Some("Immunization.occurrenceDateTime"),
+            "before 1900",
+        ),
+        (
+            imm_with(|r| {
+                r.as_object_mut().unwrap().remove("occurrenceDateTime");
+            }),
+            Some("Immunization.occurrenceDateTime"),
+            "occurrenceString",
+        ),
+        (
+            imm_with(|r| r["occurrenceString"] = json!("接種日不明")),
+            Some("Immunization.occurrence[x]"),
+            "both",
+        ),
+        (
+            imm_with(|r| r["performer"][0]["actor"]["identifier"]["value"] = json!("12345")),
+            Some("Immunization.performer.actor.identifier"),
+            "10 digits",
+        ),
+        (
+            imm_with(|r| r["lotNumber"] = json!("L".repeat(21))),
+            Some("Immunization.lotNumber"),
+            "longer than 20",
+        ),
+        (
+            imm_with(|r| r["lotNumber"] = json!(42)),
+            Some("Immunization.lotNumber"),
+            "must be a string",
+        ),
+        (
+            imm_with(|r| r["manufacturer"] = json!({"display": "第一\u{7}三共"})),
+            Some("Immunization.manufacturer.display"),
+            "control characters",
+        ),
+        (
+            imm_with(|r| {
+                r.as_object_mut().unwrap().remove("status");
+            }),
+            Some("Immunization.status"),
+            "is missing",
+        ),
+        (
+            imm_with(|r| r["status"] = json!("done")),
+            Some("Immunization.status"),
+            "not a status",
+        ),
+        (
+            imm_with(|r| r["patient"]["reference"] = json!("urn:uuid:nobody")),
+            Some("Immunization.patient.reference"),
+            "is not the fullUrl",
+        ),
+        (
+            imm_with(|r| {
+                r["extension"] = json!([{"url": fhir::OUTSIDE_CITY_URL, "valueBoolean": "yes"}])
+            }),
+            Some("Immunization.extension (outside-city)"),
+            "boolean",
+        ),
+        (
+            json!({"resource": {"status": "completed"}}),
+            Some("resource.resourceType"),
+            "is missing",
+        ),
+        (json!(42), None, "not an entry object"),
+        // A duplicate of a good dose, reported against the entry of the first.
+        (
+            imm_entry(P1, "MR", 1, "2021-03-01"),
+            None,
+            "duplicates Bundle.entry[",
+        ),
+        // Bad Patients.
+        (
+            patient_with("urn:uuid:bad-uan", |r| {
+                r["identifier"][0]["value"] = json!("12a")
+            }),
+            Some("Patient.identifier (unified-address-number)"),
+            "digits",
+        ),
+        (
+            patient_with("urn:uuid:no-id", |r| {
+                r.as_object_mut().unwrap().remove("identifier");
+            }),
+            Some("Patient.identifier (unified-address-number)"),
+            "names no person",
+        ),
+        (
+            patient_with("urn:uuid:unmapped", |r| {
+                r["identifier"] = json!([{"system": LOCAL_SYSTEM, "value": "A9"}])
+            }),
+            Some("Patient.identifier (address-number)"),
+            "A9 is not in the mapping file",
+        ),
+        (
+            patient_with("urn:uuid:bad-gender", |r| r["gender"] = json!("M")),
+            Some("Patient.gender"),
+            "not a FHIR gender",
+        ),
+        (
+            patient_with("urn:uuid:bad-birth", |r| {
+                r["birthDate"] = json!("2020-13-10")
+            }),
+            Some("Patient.birthDate"),
+            "not a full date",
+        ),
+        (
+            patient_with("urn:uuid:same-person", |r| {
+                r["identifier"][0]["value"] = json!("100")
+            }),
+            Some("Patient.identifier (unified-address-number)"),
+            "also the person of the Patient of Bundle.entry[1]",
+        ),
+        (patient_with(P1, |_| {}), Some("fullUrl"), "same fullUrl"),
+        // The doses of a Patient left out are reported too, each naming the Patient's entry.
+        (
+            imm_entry("urn:uuid:bad-uan", "MR", 1, "2021-03-01"),
+            Some("Immunization.patient.reference"),
+            "was left out",
+        ),
+        (
+            imm_entry("urn:uuid:bad-birth", "MR", 1, "2021-03-01"),
+            Some("Immunization.patient.reference"),
+            "was left out",
+        ),
+    ];
+    let first_case = entries.len();
+    entries.extend(cases.iter_mut().map(|c| c.0.take()));
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let text = serde_json::to_string_pretty(&bundle).unwrap();
+    // The line each entry starts on: array items are the only lines indented by 4.
+    let starts: Vec<u64> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("    ") && !l[4..].starts_with([' ', '}', ']']))
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    assert_eq!(starts.len(), entries.len());
+
+    let mapping = std::collections::HashMap::from([("A7".to_owned(), "700".to_owned())]);
+    let o = ReadOptions {
+        mapping: Some(mapping),
+        ..opts()
+    };
+    let r = fhir::read_bundle_bytes("b.json", text.as_bytes(), &o, TextEncoding::Utf8).unwrap();
+    assert_eq!(r.rows as usize, entries.len());
+    assert_eq!(r.errors.len(), cases.len(), "{:#?}", r.errors);
+    for (k, (_, element, word)) in cases.iter().enumerate() {
+        let i = (first_case + k) as u64;
+        let e = r
+            .errors
+            .iter()
+            .find(|e| e.entry == Some(i))
+            .unwrap_or_else(|| panic!("entry {i} ({word}) not reported: {:#?}", r.errors));
+        assert_eq!(e.file, "b.json");
+        assert_eq!(e.line, starts[i as usize], "{e}");
+        assert_eq!(e.column.as_deref(), *element, "{e}");
+        assert!(e.reason.contains(word), "{e} should say {word:?}");
+    }
+    let dup = r
+        .errors
+        .iter()
+        .find(|e| e.reason.contains("duplicates"))
+        .unwrap();
+    assert!(
+        dup.reason.contains(&format!("Bundle.entry[{mr1}]")),
+        "{dup}"
+    );
+    assert!(dup.to_string().starts_with("b.json:"), "{dup}");
+
+    // The good entries went ahead, and only they.
+    let m = &r.master.persons;
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["100", "200", "700"]);
+    let p1 = &m["100"];
+    assert_eq!(p1.info.name, "佐藤　蓮");
+    assert_eq!(p1.info.birth_date, "2020-01-10");
+    assert_eq!(p1.doses.len(), 2);
+    assert_eq!(p1.doses[0].date, "2021-03-01");
+    assert_eq!(p1.doses[0].institution_code, "1410000001");
+    assert!(p1.doses[1].date_unknown && p1.doses[1].vaccine_code == "BCG");
+    assert_eq!(m["200"].doses[0].vaccine_code, "HIB");
+    assert_eq!(m["700"].info.local_number, "A7");
+    assert_eq!(m["700"].doses.len(), 1);
+    assert_eq!(r.master.dose_count(), 4);
+    let skipped: Vec<(&str, u64)> = r.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        skipped,
+        [
+            ("Immunization with status not-done", 1),
+            ("Observation", 1),
+            ("entry without a resource", 1)
+        ]
+    );
+}
+
+#[test]
+fn a_fhir_file_with_or_without_bom_or_in_shift_jis_reads_alike_and_a_non_bundle_fails_whole() {
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        patient_entry(P1, "100"),
+        imm_entry(P1, "MR", 1, "2021-03-01"),
+        patient_entry(P2, "200"),
+        imm_entry(P2, "JE", 1, "2022-06-01"),
+    ]});
+    let text = serde_json::to_string_pretty(&bundle).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.json");
+    let bom = dir.path().join("bom.fhir");
+    let sjis = dir.path().join("sjis.txt");
+    std::fs::write(&plain, &text).unwrap();
+    std::fs::write(&bom, [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()).unwrap();
+    std::fs::write(&sjis, encode_shift_jis(&text).unwrap()).unwrap();
+    let mut masters = Vec::new();
+    for p in [&plain, &bom, &sjis] {
+        // auto picks FHIR by the .json name, or by the leading `{` (after a BOM).
+        let (r, format) =
+            renkei_vaccination::input::read_records(p, InputFormat::Auto, &opts()).unwrap();
+        assert_eq!(format, InputFormat::Fhir, "{}", p.display());
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.master.persons.len(), 2);
+        masters.push(r.master.persons);
+    }
+    assert_eq!(masters[0], masters[1]);
+    assert_eq!(masters[0], masters[2]);
+    assert_eq!(masters[2]["100"].info.name, "佐藤　蓮");
+
+    let whole = |name: &str, content: &str| -> String {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        match renkei_vaccination::input::read_records(&p, InputFormat::Fhir, &opts()) {
+            Err(e @ VaccinationError::Format { .. }) => e.to_string(),
+            other => panic!("{name}: expected a whole-file error, got {other:?}"),
+        }
+    };
+    let e = whole("cut.json", &text[..text.len() / 2]);
+    assert!(
+        e.contains("cut.json") && e.contains("not a FHIR JSON Bundle") && e.contains("line"),
+        "{e}"
+    );
+    let e = whole(
+        "patient.json",
+        &patient_entry(P1, "100")["resource"].to_string(),
+    );
+    assert!(e.contains("resourceType is \"Patient\", not Bundle"), "{e}");
+    let e = whole("array.json", "[1, 2]");
+    assert!(e.contains("not a FHIR JSON Bundle"), "{e}");
+    // A CSV is still read as a CSV under auto.
+    let csv = dir.path().join("ledger.csv");
+    std::fs::write(
+        &csv,
+        format!("{HEADER}\n{}\n", row("100", "MR", "1", "2021-03-01", "0")),
+    )
+    .unwrap();
+    let (r, format) =
+        renkei_vaccination::input::read_records(&csv, InputFormat::Auto, &opts()).unwrap();
+    assert_eq!(format, InputFormat::Csv);
+    assert_eq!(r.master.persons.len(), 1);
+}
+
+#[test]
+fn a_generated_city_reads_the_same_from_its_csv_and_from_its_fhir_bundle() {
+    let (ledger, s) = generated(3000, true);
+    let csv = read_ledger_bytes("gen.csv", &ledger, &opts(), TextEncoding::Utf8).unwrap();
+    assert_eq!(csv.errors.len() as u64, s.bad_rows);
+    let bundle = serde_json::to_vec_pretty(&fhir::to_bundle("141003", &csv.master)).unwrap();
+    let f = fhir::read_bundle_bytes("gen.json", &bundle, &opts(), TextEncoding::Utf8).unwrap();
+    assert!(f.errors.is_empty(), "{:?}", f.errors.first());
+    assert_eq!(f.master.persons.len() as u64, s.persons_with_records);
+    assert_eq!(f.master.persons, csv.master.persons);
 }
