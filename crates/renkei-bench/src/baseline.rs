@@ -7,7 +7,13 @@
 //! `renkei bench e2e --vs-baseline` divides the real throughput by this one, measured in
 //! the same run, so the ratio says how much the product's own work costs on top of the
 //! unavoidable transport and cryptography, whatever the machine.
+//!
+//! It hosts the same pairs of tenants as the real run, each inquirer with its own mTLS
+//! connection to the hub (as a gateway has one per tenant), so that with many tenants the
+//! baseline spreads its load over as many connections as the real servers do. Per inquiry it
+//! adds only map look-ups by agency code for that.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -50,11 +56,12 @@ pub struct Baseline {
     tasks: Vec<JoinHandle<Result<(), renkei_transport::TransportError>>>,
 }
 
-/// The person every baseline inquiry is about, and the answer the provider seals.
+/// Who asks whom, the person every baseline inquiry is about, and the answer the provider
+/// seals.
 #[derive(Clone, Debug)]
 pub struct BaselineSpec {
-    pub inquirer: AgencyCode,
-    pub provider: AgencyCode,
+    /// (inquirer, provider): each inquirer asks exactly one provider; a tenant may be both.
+    pub pairs: Vec<(AgencyCode, AgencyCode)>,
     /// Any valid My Number: the baseline derives the inquirer's symbol from it once.
     pub my_number: String,
     /// The content the provider answers with (the same size as the real bench's copies).
@@ -99,10 +106,13 @@ impl Baseline {
     /// Starts the three servers on loopback with the keys and certificates in `certs`.
     pub async fn start(certs: &Path, spec: BaselineSpec) -> Result<Baseline, BenchError> {
         let keys = certs.join("keys");
-        let code = |c: &AgencyCode| c.as_str().to_owned();
         let symbols = renkei_crypto::read_symbol_key(&keys.join("hub.symbol.key"))?;
         let my = MyNumber::parse(&spec.my_number).map_err(|e| BenchError::Setup(e.to_string()))?;
-        let inquirer_symbol = symbols.symbol_for(&spec.inquirer, &my);
+        if spec.pairs.is_empty() {
+            return Err(BenchError::Setup(
+                "the baseline needs at least one pair".into(),
+            ));
+        }
 
         let bind = || TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)));
         let (provider_l, hub_l, local_l) = (
@@ -121,40 +131,56 @@ impl Baseline {
             .map_err(|e| BenchError::Setup(e.to_string()))?;
 
         let hub_signing = renkei_crypto::read_signing_key(&keys.join("hub.sign.key"))?;
-        let provider = Provider {
+        let mut provider = Provider {
             permit_key: hub_signing.public_key(),
-            signing: renkei_crypto::read_signing_key(
-                &keys.join(format!("{}.sign.key", spec.provider)),
-            )?,
-            inquirer_enc: renkei_crypto::read_encryption_public_key(
-                &keys.join(format!("{}.enc.pub", spec.inquirer)),
-            )?,
+            signing: HashMap::new(),
+            inquirer_enc: HashMap::new(),
             content: spec.content.clone(),
         };
+        let mut inquirer = Inquirer {
+            sides: HashMap::new(),
+        };
+        let mut providers = HashMap::new();
+        for (inq, prov) in &spec.pairs {
+            provider.signing.insert(
+                prov.to_string(),
+                renkei_crypto::read_signing_key(&keys.join(format!("{prov}.sign.key")))?,
+            );
+            provider.inquirer_enc.insert(
+                inq.to_string(),
+                renkei_crypto::read_encryption_public_key(&keys.join(format!("{inq}.enc.pub")))?,
+            );
+            providers.insert(prov.to_string(), prov.clone());
+            let side = InquirerSide {
+                code: inq.to_string(),
+                provider: prov.to_string(),
+                symbol: symbols.symbol_for(inq, &my),
+                encryption: renkei_crypto::read_encryption_key(
+                    &keys.join(format!("{inq}.enc.key")),
+                )?,
+                provider_key: renkei_crypto::read_verifying_key(
+                    &keys.join(format!("{prov}.sign.pub")),
+                )?,
+                to_hub: HubClient::new(channel(
+                    hub_addr,
+                    HUB_NAME,
+                    &load_creds(certs, &format!("tenant-{inq}"))?,
+                )?),
+            };
+            if inquirer.sides.insert(inq.to_string(), side).is_some() {
+                return Err(BenchError::Setup(format!(
+                    "{inq} is listed as an inquirer twice; each asks one provider"
+                )));
+            }
+        }
         let hub = BaselineHub {
             signing: hub_signing,
             symbols,
-            provider_code: spec.provider.clone(),
+            providers,
             to_provider: GatewayNetworkClient::new(channel(
                 provider_addr,
                 GATEWAY_NAME,
                 &load_creds(certs, "hub")?,
-            )?),
-        };
-        let inquirer = Inquirer {
-            code: code(&spec.inquirer),
-            provider: code(&spec.provider),
-            symbol: inquirer_symbol,
-            encryption: renkei_crypto::read_encryption_key(
-                &keys.join(format!("{}.enc.key", spec.inquirer)),
-            )?,
-            provider_key: renkei_crypto::read_verifying_key(
-                &keys.join(format!("{}.sign.pub", spec.provider)),
-            )?,
-            to_hub: HubClient::new(channel(
-                hub_addr,
-                HUB_NAME,
-                &load_creds(certs, &format!("tenant-{}", spec.inquirer))?,
             )?),
         };
 
@@ -193,6 +219,11 @@ fn internal(e: impl std::fmt::Display) -> Status {
 }
 
 struct Inquirer {
+    /// By the back office's agency code.
+    sides: HashMap<String, InquirerSide>,
+}
+
+struct InquirerSide {
     code: String,
     provider: String,
     symbol: Vec<u8>,
@@ -207,6 +238,14 @@ impl Inquiries for Inquirer {
         &self,
         req: Request<SubmitInquiryRequest>,
     ) -> Result<Response<Inquiry>, Status> {
+        let caller = renkei_transport::peer(&req)?
+            .role
+            .agency()
+            .ok_or_else(|| Status::permission_denied("not a back office"))?;
+        let me = self
+            .sides
+            .get(caller.as_str())
+            .ok_or_else(|| Status::permission_denied("not an inquirer of this baseline"))?;
         let req = req.into_inner();
         let now = now_ms();
         let inquiry_id = new_id(
@@ -216,8 +255,8 @@ impl Inquiries for Inquirer {
         );
         let envelope = InquiryEnvelope {
             inquiry_id: inquiry_id.clone(),
-            inquirer: self.code.clone(),
-            provider: self.provider.clone(),
+            inquirer: me.code.clone(),
+            provider: me.provider.clone(),
             procedure: req.procedure.clone(),
             item: req.item,
             created_at_ms: now,
@@ -227,12 +266,12 @@ impl Inquiries for Inquirer {
             disclose_after_ms: 0,
         }
         .encode_to_vec();
-        let resp = self
+        let resp = me
             .to_hub
             .clone()
             .exchange(ExchangeRequest {
                 envelope,
-                inquirer_symbol: self.symbol.clone(),
+                inquirer_symbol: me.symbol.clone(),
             })
             .await?
             .into_inner();
@@ -241,11 +280,11 @@ impl Inquiries for Inquirer {
         };
         let ctx = AnswerContext {
             permit_id: resp.permit_id.clone(),
-            inquirer: self.code.clone(),
-            provider: self.provider.clone(),
+            inquirer: me.code.clone(),
+            provider: me.provider.clone(),
         };
         let plain =
-            open_answer(&sealed, &ctx, &self.encryption, &self.provider_key).map_err(internal)?;
+            open_answer(&sealed, &ctx, &me.encryption, &me.provider_key).map_err(internal)?;
         let payload = AnswerPayload::decode(plain.as_slice()).map_err(internal)?;
         Ok(Response::new(Inquiry {
             inquiry_id,
@@ -290,7 +329,8 @@ impl Inquiries for Inquirer {
 struct BaselineHub {
     signing: SigningKey,
     symbols: SymbolKey,
-    provider_code: AgencyCode,
+    /// The providers' codes, parsed once.
+    providers: HashMap<String, AgencyCode>,
     to_provider: GatewayNetworkClient<Channel>,
 }
 
@@ -321,6 +361,11 @@ impl Hub for BaselineHub {
             .ok_or_else(|| Status::permission_denied("not a tenant"))?;
         let req = req.into_inner();
         let env = InquiryEnvelope::decode(req.envelope.as_slice()).map_err(internal)?;
+        let provider_code = self
+            .providers
+            .get(&env.provider)
+            .ok_or_else(|| Status::not_found("not a provider of this baseline"))?
+            .clone();
         let person = self
             .symbols
             .open_symbol(&caller, &req.inquirer_symbol)
@@ -337,7 +382,7 @@ impl Hub for BaselineHub {
             provider: env.provider,
             procedure: env.procedure,
             item: env.item,
-            provider_symbol: self.symbols.symbol(&self.provider_code, &person),
+            provider_symbol: self.symbols.symbol(&provider_code, &person),
             envelope_sha256: renkei_crypto::sha256(&req.envelope).to_vec(),
             issued_at_ms: now,
             expires_at_ms: now + 60_000,
@@ -349,7 +394,7 @@ impl Hub for BaselineHub {
             .to_provider
             .clone()
             .deliver_inquiry(DeliverInquiryRequest {
-                to: self.provider_code.to_string(),
+                to: provider_code.to_string(),
                 envelope: req.envelope,
                 permit: Some(signed),
             })
@@ -375,8 +420,10 @@ impl Hub for BaselineHub {
 
 struct Provider {
     permit_key: VerifyingKey,
-    signing: SigningKey,
-    inquirer_enc: [u8; 32],
+    /// By provider code.
+    signing: HashMap<String, SigningKey>,
+    /// By inquirer code.
+    inquirer_enc: HashMap<String, [u8; 32]>,
     content: Content,
 }
 
@@ -407,13 +454,14 @@ impl GatewayNetwork for Provider {
             inquirer: permit.inquirer,
             provider: permit.provider,
         };
-        let sealed = seal_answer(
-            &payload.encode_to_vec(),
-            &ctx,
-            &self.inquirer_enc,
-            &self.signing,
-        )
-        .map_err(internal)?;
+        let (Some(inquirer_enc), Some(signing)) = (
+            self.inquirer_enc.get(&ctx.inquirer),
+            self.signing.get(&ctx.provider),
+        ) else {
+            return Err(Status::not_found("not a pair of this baseline"));
+        };
+        let sealed =
+            seal_answer(&payload.encode_to_vec(), &ctx, inquirer_enc, signing).map_err(internal)?;
         let _ = renkei_crypto::sha256(&sealed.ciphertext);
         Ok(Response::new(DeliverInquiryResponse {
             result: Some(deliver_inquiry_response::Result::Answer(sealed)),

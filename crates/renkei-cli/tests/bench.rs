@@ -69,3 +69,91 @@ fn import_and_symbols_count_every_record() {
     assert_eq!(v["reports"][0]["ok"], 300);
     assert_eq!(v["reports"][0]["errors"], 0);
 }
+
+/// The figure after `label` in `text`, e.g. "per tenant log 0.660-0.670" → (0.66, 0.67).
+fn range_after(text: &str, label: &str) -> (f64, f64) {
+    let rest = &text[text
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {text}"))
+        + label.len()..];
+    let figure = rest.split_whitespace().next().unwrap();
+    let (a, b) = figure.split_once('-').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[test]
+fn e2e_with_generated_tenants_has_every_tenant_ask_and_answer() {
+    let v = run_json(&[
+        "bench",
+        "e2e",
+        "--tenants",
+        "3",
+        "--vs-baseline",
+        "--json",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--persons",
+        "10",
+        "--concurrency",
+        "6",
+    ]);
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    for r in reports {
+        assert_eq!(r["errors"], 0, "{r}");
+        assert!(r["ok"].as_u64().unwrap() > 0, "{r}");
+    }
+    let extra = |name: &str| {
+        reports[0]["extra"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv[0] == name)
+            .map(|kv| kv[1].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {name:?} figures in {}", reports[0]))
+    };
+    assert!(
+        extra("tenants").starts_with("3 generated tenants"),
+        "{}",
+        extra("tenants")
+    );
+    // Each answered inquiry is recorded by its inquirer and its provider, and the hub.
+    let logs = extra("record logs");
+    assert!(
+        logs.starts_with("3 of 3 tenant logs written: 2.00 appends"),
+        "{logs}"
+    );
+    assert!(logs.contains("hub 1.00 appends"), "{logs}");
+    // In a ring each tenant both asks and answers: about 2/3 of an append per inquiry each.
+    // A tenant that only asked or only answered would have about 1/3.
+    let (least, most) = range_after(&logs, "per tenant log ");
+    assert!(least > 0.5 && most < 0.8, "{logs}");
+}
+
+#[test]
+fn e2e_refuses_fewer_than_two_tenants_and_tenants_with_an_external_gateway() {
+    for (args, expected) in [
+        (
+            &["bench", "e2e", "--tenants", "1"][..],
+            "--tenants must be at least 2",
+        ),
+        (
+            &["bench", "e2e", "--tenants", "0"][..],
+            "--tenants must be at least 2",
+        ),
+        (
+            &["bench", "e2e", "--tenants", "4", "--gateway", "127.0.0.1:1"][..],
+            "cannot be combined with --gateway",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -11,7 +11,9 @@ use anyhow::{Context as _, bail, ensure};
 use clap::{Args, Subcommand};
 use renkei_bench::baseline::{Baseline, BaselineSpec};
 use renkei_bench::{LoadMode, LoadSpec, ProcessUsage, Report};
-use renkei_cli::cluster::{Cluster, ClusterOptions, GATEWAY_SERVER_NAME, find_certs_dir};
+use renkei_cli::cluster::{
+    Cluster, ClusterOptions, DEMO_TENANTS, GATEWAY_SERVER_NAME, find_certs_dir,
+};
 use renkei_cli::population::{Rng, childhood_history, content, my_number};
 use renkei_gateway::GatewayLimits;
 use renkei_hub::HubLimits;
@@ -54,6 +56,12 @@ pub(crate) enum ExchangeBench {
         /// synthetic persons there.
         #[arg(long)]
         gateway: Option<String>,
+        /// Host N generated municipalities (N ≥ 2) instead of certs-dev/'s: certificates and
+        /// keys are generated into the data directory at start (not measured), and every
+        /// tenant both asks the next one (i → i+1 mod N) and answers the previous one, each
+        /// pair with its own --persons. Without it: 011002 asks 141003, as always.
+        #[arg(long, value_name = "N")]
+        tenants: Option<u32>,
     },
     /// The same RPC legs and cryptography as `e2e`, with no storage and no logic.
     ///
@@ -158,9 +166,126 @@ impl DataDir {
     }
 }
 
-async fn start_cluster(common: &CommonArgs, data: &DataDir) -> anyhow::Result<Cluster> {
-    let certs = find_certs_dir(common.certs.as_deref())?;
+/// Most tenants `--tenants` generates: their codes are `99iii` plus a check digit (99 is no
+/// prefecture, so they never collide with a real municipality or the demo's master data).
+const MAX_BENCH_TENANTS: u32 = 1000;
+
+/// The municipalities `--tenants n` hosts, as (code, name).
+fn bench_tenants(n: u32) -> anyhow::Result<Vec<(String, String)>> {
+    ensure!(
+        n >= 2,
+        "--tenants must be at least 2 (got {n}): every tenant asks the next one, so the \
+         bench needs two tenants or more"
+    );
+    ensure!(
+        n <= MAX_BENCH_TENANTS,
+        "--tenants must be at most {MAX_BENCH_TENANTS} (got {n}): generated codes are 99000-99999 \
+         plus a check digit"
+    );
+    (0..n)
+        .map(|i| {
+            let first5 = format!("99{i:03}");
+            // The one check digit renkei-core accepts is the right one.
+            let code = (0..=9)
+                .find_map(|d| renkei_core::AgencyCode::parse(&format!("{first5}{d}")).ok())
+                .with_context(|| format!("no check digit makes {first5}? a valid code"))?;
+            Ok((code.as_str().to_owned(), format!("ベンチ{i:03}市")))
+        })
+        .collect()
+}
+
+/// One direction of the load: `inquirer` asks `provider` about its own movers.
+struct Pair {
+    inquirer: String,
+    provider: String,
+}
+
+/// Whose certificates the bench uses, which tenants its gateway hosts and who asks whom.
+struct Topology {
+    certs: PathBuf,
+    /// The load cycles through these pairs, one inquiry each in turn.
+    pairs: Vec<Pair>,
+    /// Generated tenants hosted instead of the demo's three (`--tenants`).
+    hosted: Option<Vec<(String, String)>>,
+    /// How long generating their certificates and keys took (not part of any measurement).
+    pki_time: Option<Duration>,
+}
+
+impl Topology {
+    /// certs-dev/'s tenants; 011002 asks 141003 (232025 is hosted but idle).
+    fn demo(common: &CommonArgs) -> anyhow::Result<Topology> {
+        Ok(Topology {
+            certs: find_certs_dir(common.certs.as_deref())?,
+            pairs: vec![Pair {
+                inquirer: INQUIRER.into(),
+                provider: PROVIDER.into(),
+            }],
+            hosted: None,
+            pki_time: None,
+        })
+    }
+
+    /// `tenants` with a development PKI generated into `data`/certs, in a ring: tenant i
+    /// asks tenant i+1 mod N, so each one both inquires and provides.
+    fn generated(
+        common: &CommonArgs,
+        tenants: Vec<(String, String)>,
+        data: &DataDir,
+        external_gateway: bool,
+    ) -> anyhow::Result<Topology> {
+        ensure!(
+            !external_gateway,
+            "--tenants starts its own servers with certificates it generates; it cannot be \
+             combined with --gateway"
+        );
+        ensure!(
+            common.certs.is_none(),
+            "--tenants generates its own certificates into the data directory; drop --certs"
+        );
+        let mut spec = renkei_pki::DevPkiSpec::default_dev()?;
+        spec.tenants = tenants
+            .iter()
+            .map(|(code, name)| {
+                Ok(renkei_pki::TenantSpec {
+                    code: renkei_core::AgencyCode::parse(code)?,
+                    name: name.clone(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let certs = data.path.join("certs");
+        eprintln!(
+            "bench e2e: generating certificates and keys for {} tenants…",
+            tenants.len()
+        );
+        let t0 = Instant::now();
+        renkei_pki::generate_dev_pki(&certs, &spec).context("generating the bench's PKI")?;
+        let pki_time = t0.elapsed();
+        let n = tenants.len();
+        let pairs = (0..n)
+            .map(|i| Pair {
+                inquirer: tenants[i].0.clone(),
+                provider: tenants[(i + 1) % n].0.clone(),
+            })
+            .collect();
+        Ok(Topology {
+            certs: std::path::absolute(certs)?,
+            pairs,
+            hosted: Some(tenants),
+            pki_time: Some(pki_time),
+        })
+    }
+}
+
+async fn start_cluster(
+    certs: &std::path::Path,
+    data: &DataDir,
+    hosted: Option<&[(String, String)]>,
+) -> anyhow::Result<Cluster> {
     let mut opts = ClusterOptions::new(certs, &data.path);
+    if let Some(tenants) = hosted {
+        opts.tenants = tenants.to_vec();
+        opts.agencies_toml = Some(renkei_cli::cluster::hosted_agencies_toml(tenants, certs));
+    }
     opts.gateway_limits = GatewayLimits {
         rate_per_second: BENCH_RATE.per_second,
         burst: BENCH_RATE.burst,
@@ -199,12 +324,20 @@ pub(crate) async fn run(cmd: ExchangeBench) -> anyhow::Result<bool> {
             vs_baseline,
             persons,
             gateway,
+            tenants,
         } => {
-            let e2e = e2e(&load, persons, gateway).await?;
+            // Checked before anything starts, so a bad count costs nothing.
+            let tenants = tenants.map(bench_tenants).transpose()?;
+            let data = DataDir::new(&load.common.data_dir)?;
+            let topology = match tenants {
+                None => Topology::demo(&load.common)?,
+                Some(t) => Topology::generated(&load.common, t, &data, gateway.is_some())?,
+            };
+            let e2e = e2e(&load, persons, gateway, &topology, &data).await?;
             let mut reports = vec![e2e];
             let mut ratio = None;
             if vs_baseline {
-                let b = baseline(&load).await?;
+                let b = baseline(&load, &topology).await?;
                 ratio = Some(reports[0].throughput_per_s / b.throughput_per_s.max(1e-9));
                 reports.push(b);
             }
@@ -212,7 +345,7 @@ pub(crate) async fn run(cmd: ExchangeBench) -> anyhow::Result<bool> {
             Ok(reports.iter().all(|r| r.errors == 0))
         }
         ExchangeBench::Baseline { load } => {
-            let b = baseline(&load).await?;
+            let b = baseline(&load, &Topology::demo(&load.common)?).await?;
             let ok = b.errors == 0;
             print(&[b], load.common.json, None)?;
             Ok(ok)
@@ -239,13 +372,15 @@ struct Person {
     provider_uan: String,
 }
 
-fn people(n: u32, seed: u64) -> Vec<Person> {
+/// `n` movers from `provider` to `inquirer`. Address numbers are `<code>8…` on the asking
+/// side and `<code>9…` on the answering side, so a tenant that does both keeps them apart.
+fn people(n: u32, seed: u64, inquirer: &str, provider: &str) -> Vec<Person> {
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|i| Person {
             my_number: my_number(&mut rng),
-            inquirer_uan: format!("{INQUIRER}8{i:08}"),
-            provider_uan: format!("{PROVIDER}8{i:08}"),
+            inquirer_uan: format!("{inquirer}8{i:08}"),
+            provider_uan: format!("{provider}9{i:08}"),
         })
         .collect()
 }
@@ -337,78 +472,84 @@ fn channels(
         .collect()
 }
 
-async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::Result<Report> {
+async fn e2e(
+    load: &LoadArgs,
+    persons: u32,
+    gateway: Option<String>,
+    topology: &Topology,
+    data: &DataDir,
+) -> anyhow::Result<Report> {
     ensure!(persons > 0, "--persons must be at least 1");
-    let data = DataDir::new(&load.common.data_dir)?;
-    let certs = find_certs_dir(load.common.certs.as_deref())?;
+    let certs = &topology.certs;
     let (cluster, addr) = match gateway {
         Some(a) => (None, a),
         None => {
-            let c = start_cluster(&load.common, &data).await?;
+            let c = start_cluster(certs, data, topology.hosted.as_deref()).await?;
             let a = c.gateway_local_addr.to_string();
             (Some(c), a)
         }
     };
-    let inquirer = channels(&addr, &certs, INQUIRER, load.connections)?;
-    let provider = channels(&addr, &certs, PROVIDER, 1)?;
-    let people = people(persons, 0xBE7C);
-    eprintln!("bench e2e: enrolling {persons} persons on both sides…");
-    register(
-        &inquirer[0],
-        people.iter().map(|p| p.inquirer_uan.clone()).collect(),
-    )
-    .await?;
-    register(
-        &provider[0],
-        people.iter().map(|p| p.provider_uan.clone()).collect(),
-    )
-    .await?;
-    for (ch, side) in [(&inquirer[0], true), (&provider[0], false)] {
-        let pairs = people
-            .iter()
-            .map(|p| {
-                (
-                    if side {
-                        p.inquirer_uan.clone()
-                    } else {
-                        p.provider_uan.clone()
-                    },
-                    p.my_number.clone(),
-                )
-            })
-            .collect();
-        let (_, failed) = acquire(ch, pairs).await?;
-        ensure!(
-            failed == 0,
-            "{failed} symbol acquisitions failed during setup"
+    // The load's connections are spread over the inquiring tenants (each needs its own
+    // back-office certificate, so at least one each).
+    let per_inquirer = (load.connections / topology.pairs.len()).max(1);
+    let mut clients = Vec::with_capacity(topology.pairs.len());
+    let mut setup = std::collections::BTreeMap::new();
+    for pair in &topology.pairs {
+        let chs = channels(&addr, certs, &pair.inquirer, per_inquirer)?;
+        setup.insert(pair.inquirer.clone(), chs[0].clone());
+        clients.push(
+            chs.into_iter()
+                .map(InquiriesClient::new)
+                .collect::<Vec<_>>(),
         );
     }
-    let (_, rejected) = import_copies(
-        &provider[0],
-        copies(people.iter().map(|p| p.provider_uan.clone()), 7),
-    )
-    .await?;
-    ensure!(
-        rejected == 0,
-        "{rejected} copies were rejected during setup"
+    for pair in &topology.pairs {
+        if !setup.contains_key(&pair.provider) {
+            let ch = channels(&addr, certs, &pair.provider, 1)?.remove(0);
+            setup.insert(pair.provider.clone(), ch);
+        }
+    }
+    eprintln!(
+        "bench e2e: enrolling {persons} persons on both sides of {} pair(s)…",
+        topology.pairs.len()
     );
+    let enrol_start = Instant::now();
+    let mut uans = Vec::with_capacity(topology.pairs.len());
+    for (k, pair) in topology.pairs.iter().enumerate() {
+        let people = people(persons, 0xBE7C + k as u64, &pair.inquirer, &pair.provider);
+        enrol(&setup[&pair.inquirer], &setup[&pair.provider], &people, k).await?;
+        uans.push(
+            people
+                .into_iter()
+                .map(|p| p.inquirer_uan)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let enrol_time = enrol_start.elapsed();
 
-    let uans: Arc<Vec<String>> = Arc::new(people.into_iter().map(|p| p.inquirer_uan).collect());
-    let clients: Arc<Vec<InquiriesClient<Channel>>> =
-        Arc::new(inquirer.into_iter().map(InquiriesClient::new).collect());
+    // Operation i goes to pair i mod P, so every pair carries the same share of the load.
+    let plan = Arc::new(LoadPlan {
+        providers: topology.pairs.iter().map(|p| p.provider.clone()).collect(),
+        uans,
+        clients,
+    });
     let run_id = renkei_core::now_ms();
     let answered = Arc::new(AtomicU64::new(0));
     let before = cluster.as_ref().map(Durability::of);
     eprintln!("bench e2e: measuring…");
     let counter = answered.clone();
     let mut report = renkei_bench::drive("e2e inquiries (real servers)", &load.spec(), move |i| {
-        let (uans, clients, counter) = (uans.clone(), clients.clone(), counter.clone());
+        let (plan, counter) = (plan.clone(), counter.clone());
         async move {
-            let mut c = clients[(i as usize) % clients.len()].clone();
+            let i = i as usize;
+            let pairs = plan.providers.len();
+            let (k, round) = (i % pairs, i / pairs);
+            let mut c = plan.clients[k][round % plan.clients[k].len()].clone();
             let r = ask(
                 &mut c,
                 format!("bench-{run_id}-{i}"),
-                uans[(i as usize) % uans.len()].clone(),
+                plan.uans[k][round % plan.uans[k].len()].clone(),
+                &plan.providers[k],
             )
             .await;
             if r.is_ok() {
@@ -418,39 +559,120 @@ async fn e2e(load: &LoadArgs, persons: u32, gateway: Option<String>) -> anyhow::
         }
     })
     .await?;
+    if let (Some(hosted), Some(pki)) = (&topology.hosted, topology.pki_time) {
+        report = report.with_extra(
+            "tenants",
+            format!(
+                "{} generated tenants in a ring (each asks the next), {persons} persons per \
+                 pair, {per_inquirer} connection(s) per inquiring tenant; setup, not measured: \
+                 certificates and keys {:.2} s, enrolment {:.2} s",
+                hosted.len(),
+                pki.as_secs_f64(),
+                enrol_time.as_secs_f64()
+            ),
+        );
+    }
     if let Some(c) = cluster {
         if let Some(before) = before {
             let n = answered.load(Ordering::Relaxed).max(1) as f64;
             let d = Durability::of(&c).since(&before);
-            report = report
-                .with_extra(
-                    "gateway store",
-                    format!(
-                        "{:.2} commits and {:.2} flushes per inquiry (both tenants)",
-                        d.commits as f64 / n,
-                        d.flushes as f64 / n
-                    ),
-                )
-                .with_extra(
-                    "record logs",
-                    d.logs
-                        .iter()
-                        .filter(|(_, s)| s.appends > 0)
-                        .map(|(who, s)| {
-                            format!(
-                                "{who} {:.2} appends, {:.2} fdatasyncs",
-                                s.appends as f64 / n,
-                                s.syncs as f64 / n
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                        + " per inquiry",
-                );
+            report = report.with_extra(
+                "gateway store",
+                format!(
+                    "{:.2} commits and {:.2} flushes per inquiry (all tenants)",
+                    d.commits as f64 / n,
+                    d.flushes as f64 / n
+                ),
+            );
+            report = match &topology.hosted {
+                None => report.with_extra("record logs", d.per_log(n)),
+                Some(hosted) => report.with_extra("record logs", d.summary(n, hosted.len())),
+            };
         }
+        let gateway_dir = c.data_dir.join("gateway");
+        let hub_dir = c.data_dir.join("hub");
+        let tenants = topology
+            .hosted
+            .as_ref()
+            .map_or(DEMO_TENANTS.len(), Vec::len);
         c.shutdown().await.context("stopping the servers")?;
+        let records = dir_size(&gateway_dir.join("records"));
+        let store = dir_size(&gateway_dir).saturating_sub(records);
+        report = report.with_extra(
+            "on disk",
+            format!(
+                "gateway {:.1} MiB for {tenants} tenants ({:.2} MiB per tenant: store {:.2}, \
+                 record log {:.2}); hub {:.1} MiB",
+                (store + records) as f64 / MIB,
+                (store + records) as f64 / MIB / tenants as f64,
+                store as f64 / MIB / tenants as f64,
+                records as f64 / MIB / tenants as f64,
+                dir_size(&hub_dir) as f64 / MIB,
+            ),
+        );
     }
     Ok(report)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// What each operation of the e2e load needs, indexed by pair.
+struct LoadPlan {
+    providers: Vec<String>,
+    /// The inquirer-side address numbers of each pair's movers.
+    uans: Vec<Vec<String>>,
+    clients: Vec<Vec<InquiriesClient<Channel>>>,
+}
+
+/// Registers a pair's movers on both sides, acquires their symbols and imports the
+/// provider's copies of their records.
+async fn enrol(
+    inquirer: &Channel,
+    provider: &Channel,
+    people: &[Person],
+    pair: usize,
+) -> anyhow::Result<()> {
+    register(
+        inquirer,
+        people.iter().map(|p| p.inquirer_uan.clone()).collect(),
+    )
+    .await?;
+    register(
+        provider,
+        people.iter().map(|p| p.provider_uan.clone()).collect(),
+    )
+    .await?;
+    for (ch, inquiring) in [(inquirer, true), (provider, false)] {
+        let pairs = people
+            .iter()
+            .map(|p| {
+                let uan = if inquiring {
+                    &p.inquirer_uan
+                } else {
+                    &p.provider_uan
+                };
+                (uan.clone(), p.my_number.clone())
+            })
+            .collect();
+        let (_, failed) = acquire(ch, pairs).await?;
+        ensure!(
+            failed == 0,
+            "{failed} symbol acquisitions failed during setup"
+        );
+    }
+    let (_, rejected) = import_copies(
+        provider,
+        copies(
+            people.iter().map(|p| p.provider_uan.clone()),
+            7 + pair as u64,
+        ),
+    )
+    .await?;
+    ensure!(
+        rejected == 0,
+        "{rejected} copies were rejected during setup"
+    );
+    Ok(())
 }
 
 /// Durable-write counters of the bench's servers, to report syncs per inquiry.
@@ -470,6 +692,57 @@ impl Durability {
             flushes: g.flushes,
             logs,
         }
+    }
+
+    /// Appends and syncs per inquiry at each log that was written to.
+    fn per_log(&self, n: f64) -> String {
+        self.logs
+            .iter()
+            .filter(|(_, s)| s.appends > 0)
+            .map(|(who, s)| {
+                format!(
+                    "{who} {:.2} appends, {:.2} fdatasyncs",
+                    s.appends as f64 / n,
+                    s.syncs as f64 / n
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+            + " per inquiry"
+    }
+
+    /// The tenants' logs summed (too many to list one by one), the spread of appends between
+    /// them, and the hub's.
+    fn summary(&self, n: f64, tenants: usize) -> String {
+        let (mut appends, mut syncs, mut active) = (0, 0, 0);
+        let (mut least, mut most) = (u64::MAX, 0);
+        let mut hub = renkei_ledger::WriterStats {
+            appends: 0,
+            syncs: 0,
+        };
+        for (who, s) in &self.logs {
+            if who == "hub" {
+                hub = *s;
+            } else {
+                appends += s.appends;
+                syncs += s.syncs;
+                active += usize::from(s.appends > 0);
+                least = least.min(s.appends);
+                most = most.max(s.appends);
+            }
+        }
+        format!(
+            "{active} of {tenants} tenant logs written: {:.2} appends, {:.2} fdatasyncs per \
+             inquiry in all ({:.2} appends per fdatasync), per tenant log {:.3}-{:.3} appends \
+             per inquiry; hub {:.2} appends, {:.2} fdatasyncs per inquiry",
+            appends as f64 / n,
+            syncs as f64 / n,
+            appends as f64 / syncs.max(1) as f64,
+            least.min(most) as f64 / n,
+            most as f64 / n,
+            hub.appends as f64 / n,
+            hub.syncs as f64 / n
+        )
     }
 
     fn since(&self, earlier: &Durability) -> Durability {
@@ -502,9 +775,9 @@ impl Durability {
     }
 }
 
-async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
-    let certs = find_certs_dir(load.common.certs.as_deref())?;
-    let person = people(1, 0xBA5E).remove(0);
+async fn baseline(load: &LoadArgs, topology: &Topology) -> anyhow::Result<Report> {
+    let certs = &topology.certs;
+    let person = people(1, 0xBA5E, INQUIRER, PROVIDER).remove(0);
     let mut rng = Rng::new(3);
     let today = time::OffsetDateTime::now_utc().date();
     let history = childhood_history(
@@ -514,28 +787,49 @@ async fn baseline(load: &LoadArgs) -> anyhow::Result<Report> {
         "1410099999",
     );
     let spec = BaselineSpec {
-        inquirer: renkei_core::AgencyCode::parse(INQUIRER)?,
-        provider: renkei_core::AgencyCode::parse(PROVIDER)?,
+        pairs: topology
+            .pairs
+            .iter()
+            .map(|p| {
+                Ok((
+                    renkei_core::AgencyCode::parse(&p.inquirer)?,
+                    renkei_core::AgencyCode::parse(&p.provider)?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
         my_number: person.my_number,
         content: content(&history),
         rate_limit: BENCH_RATE,
     };
-    let b = Baseline::start(&certs, spec).await?;
-    let clients: Arc<Vec<InquiriesClient<Channel>>> = Arc::new(
-        channels(&b.local.to_string(), &certs, INQUIRER, load.connections)?
-            .into_iter()
-            .map(InquiriesClient::new)
-            .collect(),
-    );
+    let b = Baseline::start(certs, spec).await?;
+    // The same pairs and the same spread of connections as the e2e run.
+    let per_inquirer = (load.connections / topology.pairs.len()).max(1);
+    let mut clients = Vec::with_capacity(topology.pairs.len());
+    for pair in &topology.pairs {
+        let chs = channels(&b.local.to_string(), certs, &pair.inquirer, per_inquirer)?;
+        clients.push(
+            chs.into_iter()
+                .map(InquiriesClient::new)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let plan = Arc::new(LoadPlan {
+        providers: topology.pairs.iter().map(|p| p.provider.clone()).collect(),
+        uans: vec![vec!["0".to_owned()]; topology.pairs.len()],
+        clients,
+    });
     eprintln!("bench baseline: measuring…");
     let report = renkei_bench::drive(
         "baseline (same RPC legs and crypto, no storage, no logic)",
         &load.spec(),
         move |i| {
-            let clients = clients.clone();
+            let plan = plan.clone();
             async move {
-                let mut c = clients[(i as usize) % clients.len()].clone();
-                ask(&mut c, format!("b-{i}"), "0".into()).await
+                let i = i as usize;
+                let pairs = plan.providers.len();
+                let (k, round) = (i % pairs, i / pairs);
+                let mut c = plan.clients[k][round % plan.clients[k].len()].clone();
+                ask(&mut c, format!("b-{i}"), "0".into(), &plan.providers[k]).await
             }
         },
     )
@@ -555,7 +849,8 @@ async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
         bail!("--records must be at least 1");
     }
     let data = DataDir::new(&common.data_dir)?;
-    let cluster = start_cluster(common, &data).await?;
+    let certs = find_certs_dir(common.certs.as_deref())?;
+    let cluster = start_cluster(&certs, &data, None).await?;
     let certs = cluster.certs_dir.clone();
     let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, PROVIDER, 1)?.remove(0);
     let uans: Vec<String> = (0..records).map(|i| format!("{PROVIDER}7{i:08}")).collect();
@@ -614,10 +909,11 @@ async fn symbols(count: u32, common: &CommonArgs) -> anyhow::Result<Report> {
         bail!("--count must be at least 1");
     }
     let data = DataDir::new(&common.data_dir)?;
-    let cluster = start_cluster(common, &data).await?;
+    let certs = find_certs_dir(common.certs.as_deref())?;
+    let cluster = start_cluster(&certs, &data, None).await?;
     let certs = cluster.certs_dir.clone();
     let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, INQUIRER, 1)?.remove(0);
-    let people = people(count, 0x5E11);
+    let people = people(count, 0x5E11, INQUIRER, PROVIDER);
     eprintln!("bench symbols: registering {count} address numbers…");
     register(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
     let pairs = people
@@ -660,11 +956,12 @@ async fn ask(
     client: &mut InquiriesClient<Channel>,
     idempotency_key: String,
     unified_address_number: String,
+    provider: &str,
 ) -> Result<(), String> {
     let req = SubmitInquiryRequest {
         idempotency_key,
         unified_address_number,
-        provider: PROVIDER.into(),
+        provider: provider.into(),
         procedure: "vaccination".into(),
         item: 25,
         case_reference: String::new(),
