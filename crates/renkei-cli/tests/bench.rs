@@ -68,6 +68,20 @@ fn import_and_symbols_count_every_record() {
     let v = run_json(&["bench", "symbols", "--count", "300", "--json"]);
     assert_eq!(v["reports"][0]["ok"], 300);
     assert_eq!(v["reports"][0]["errors"], 0);
+    // Several calls in flight, the last one short: still every symbol once.
+    let v = run_json(&[
+        "bench",
+        "symbols",
+        "--count",
+        "300",
+        "--chunk",
+        "70",
+        "--in-flight",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(v["reports"][0]["ok"], 300);
+    assert_eq!(v["reports"][0]["errors"], 0);
 }
 
 /// The figure after `label` in `text`, e.g. "per tenant log 0.660-0.670" → (0.66, 0.67).

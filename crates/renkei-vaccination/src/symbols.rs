@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use futures::StreamExt as _;
 use renkei_core::{MyNumber, UnifiedAddressNumber};
 use renkei_proto::v1::symbols_client::SymbolsClient;
 use renkei_proto::v1::{AcquireSymbolRequest, AcquisitionState, RegisterAddressNumberRequest};
@@ -137,46 +138,63 @@ pub struct SymbolsReport {
     pub failed: Vec<AcquireFailure>,
 }
 
-/// Registers the numbers and acquires the symbols, `chunk` persons per call.
+/// Calls in flight: one chunk's gateway pipeline (validate, store, hub call, store, commit)
+/// runs while the next chunks wait on theirs, so both cores work (`renkei bench symbols`:
+/// 1.7× the throughput of one call at a time, docs/performance.md).
+const IN_FLIGHT: usize = 4;
+
+/// Registers the numbers and acquires the symbols, `chunk` persons per call, several calls
+/// in flight. Results are taken in file order.
 pub async fn acquire_all(
     channel: Channel,
     entries: Vec<AddressEntry>,
     chunk: usize,
     progress: &dyn Progress,
 ) -> Result<SymbolsReport, VaccinationError> {
-    let mut client = SymbolsClient::new(channel);
+    let client = SymbolsClient::new(channel);
     let mut report = SymbolsReport::default();
     progress.start("acquiring symbols", entries.len() as u64);
+    let mut batches = Vec::new();
     let mut entries = entries;
     while !entries.is_empty() {
         let rest = entries.split_off(chunk.max(1).min(entries.len()));
-        let batch = std::mem::replace(&mut entries, rest);
-        let regs: Vec<_> = batch
-            .iter()
-            .map(|e| RegisterAddressNumberRequest {
-                unified_address_number: e.unified_address_number.clone(),
-            })
-            .collect();
-        client
-            .register_address_numbers(tokio_stream::iter(regs))
-            .await?;
-        let reqs: Vec<AcquireSymbolRequest> = batch
-            .iter()
-            .map(|e| AcquireSymbolRequest {
-                unified_address_number: e.unified_address_number.clone(),
-                my_number: e.my_number.clone(),
-            })
-            .collect();
-        let mut results = Vec::with_capacity(batch.len());
-        {
-            let mut stream = client
-                .acquire_symbols(tokio_stream::iter(reqs))
-                .await?
-                .into_inner();
-            while let Some(a) = stream.message().await? {
-                results.push(a);
+        batches.push(std::mem::replace(&mut entries, rest));
+    }
+    let mut calls = std::pin::pin!(
+        futures::stream::iter(batches.into_iter().map(|batch| {
+            let mut client = client.clone();
+            async move {
+                let regs: Vec<_> = batch
+                    .iter()
+                    .map(|e| RegisterAddressNumberRequest {
+                        unified_address_number: e.unified_address_number.clone(),
+                    })
+                    .collect();
+                client
+                    .register_address_numbers(tokio_stream::iter(regs))
+                    .await?;
+                let reqs: Vec<AcquireSymbolRequest> = batch
+                    .iter()
+                    .map(|e| AcquireSymbolRequest {
+                        unified_address_number: e.unified_address_number.clone(),
+                        my_number: e.my_number.clone(),
+                    })
+                    .collect();
+                let mut results = Vec::with_capacity(batch.len());
+                let mut stream = client
+                    .acquire_symbols(tokio_stream::iter(reqs))
+                    .await?
+                    .into_inner();
+                while let Some(a) = stream.message().await? {
+                    results.push(a);
+                }
+                Ok::<_, VaccinationError>((batch, results))
             }
-        }
+        }))
+        .buffered(IN_FLIGHT)
+    );
+    while let Some(done) = calls.next().await {
+        let (batch, results) = done?;
         for a in results {
             let line = batch.get(a.index as usize).map_or(0, |e| e.line);
             if a.state == AcquisitionState::Acquired as i32 {

@@ -85,6 +85,12 @@ pub(crate) enum ExchangeBench {
     Symbols {
         #[arg(long, default_value_t = 50_000)]
         count: u32,
+        /// AcquireSymbols calls in flight, each of `--chunk` persons (1: one call at a time).
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Persons per AcquireSymbols call.
+        #[arg(long, default_value_t = 5000)]
+        chunk: usize,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -356,8 +362,13 @@ pub(crate) async fn run(cmd: ExchangeBench) -> anyhow::Result<bool> {
             print(&[r], common.json, None)?;
             Ok(ok)
         }
-        ExchangeBench::Symbols { count, common } => {
-            let r = symbols(count, &common).await?;
+        ExchangeBench::Symbols {
+            count,
+            in_flight,
+            chunk,
+            common,
+        } => {
+            let r = symbols(count, in_flight, chunk, &common).await?;
             let ok = r.errors == 0;
             print(&[r], common.json, None)?;
             Ok(ok)
@@ -904,9 +915,17 @@ async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     ))
 }
 
-async fn symbols(count: u32, common: &CommonArgs) -> anyhow::Result<Report> {
+async fn symbols(
+    count: u32,
+    in_flight: usize,
+    chunk: usize,
+    common: &CommonArgs,
+) -> anyhow::Result<Report> {
     if count == 0 {
         bail!("--count must be at least 1");
+    }
+    if in_flight == 0 || chunk == 0 {
+        bail!("--in-flight and --chunk must be at least 1");
     }
     let data = DataDir::new(&common.data_dir)?;
     let certs = find_certs_dir(common.certs.as_deref())?;
@@ -916,14 +935,30 @@ async fn symbols(count: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     let people = people(count, 0x5E11, INQUIRER, PROVIDER);
     eprintln!("bench symbols: registering {count} address numbers…");
     register(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
-    let pairs = people
+    let mut pairs = people
         .into_iter()
         .map(|p| (p.inquirer_uan, p.my_number))
-        .collect();
-    eprintln!("bench symbols: acquiring…");
+        .peekable();
+    let mut chunks = Vec::new();
+    while pairs.peek().is_some() {
+        chunks.push(pairs.by_ref().take(chunk).collect::<Vec<_>>());
+    }
+    eprintln!("bench symbols: acquiring ({chunk} per call, {in_flight} calls in flight)…");
     let before = ProcessUsage::now();
     let t0 = Instant::now();
-    let (ok, failed) = acquire(&ch, pairs).await?;
+    // Chunked calls with several in flight, so the gateway's per-call pipeline (validate,
+    // store, hub call, store, commit) of one chunk overlaps another's.
+    let mut results = futures::StreamExt::buffer_unordered(
+        futures::stream::iter(chunks.into_iter().map(|c| acquire(&ch, c))),
+        in_flight,
+    );
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(r) = futures::StreamExt::next(&mut results).await {
+        let (o, f) = r?;
+        ok += o;
+        failed += f;
+    }
+    drop(results);
     let elapsed = t0.elapsed();
     let usage = ProcessUsage::now().since(&before);
     cluster.shutdown().await?;
@@ -933,6 +968,10 @@ async fn symbols(count: u32, common: &CommonArgs) -> anyhow::Result<Report> {
         failed,
         elapsed,
         usage,
+    )
+    .with_extra(
+        "calls",
+        format!("{chunk} persons per call, {in_flight} in flight"),
     ))
 }
 
