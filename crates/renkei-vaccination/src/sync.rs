@@ -627,15 +627,15 @@ pub async fn sync_ledger(
     // Persons whose copies are kept stay in the state, so a clean run still deletes them.
     let mut guard = opts.guard.clone();
     guard.add(&stream.errors);
-    let mut doomed = Vec::new();
+    let mut missing = Vec::new();
     for (uan, h) in gone {
         if !guard.allows(&uan) {
             state.hashes.entry(uan.clone()).or_insert(h);
         }
-        doomed.push(uan);
+        missing.push(uan);
     }
-    doomed.sort_unstable();
-    finish_run(channel, doomed, &guard, &mut state, &mut report).await?;
+    missing.sort_unstable();
+    finish_run(channel, missing, &guard, &mut state, &mut report).await?;
     Ok((report, stream))
 }
 
