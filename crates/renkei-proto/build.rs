@@ -6,7 +6,11 @@ use std::{env, fs, path::PathBuf};
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not when it is compiled: cargo reuses a compiled build
+    // script across checkouts that share a target directory, and a path baked in with
+    // `env!` would point at whichever checkout compiled it first.
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?;
+    let proto_root = PathBuf::from(manifest_dir).join("../../proto");
     let files = [
         "renkei/v1/common.proto",
         "renkei/v1/master.proto",
