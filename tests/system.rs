@@ -120,24 +120,10 @@ fn streaming_import(
     (tx, call)
 }
 
-/// Starts the cluster again on the same data. The stopped cluster's last tasks (a tree-head
-/// signing on the blocking pool, a connection being drained) may hold the store a moment
-/// after `shutdown` returns, so an in-process restart waits for sled's file lock — a restart
-/// of a real process has no such window. Any other error fails at once.
 async fn restart(dir: &std::path::Path) -> Cluster {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match Cluster::start(ClusterOptions::new(certs_dir(), dir)).await {
-            Ok(c) => return c,
-            Err(e)
-                if format!("{e:#}").contains("could not acquire lock")
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("restarting the cluster: {e:#}"),
-        }
-    }
+    Cluster::start(ClusterOptions::new(certs_dir(), dir))
+        .await
+        .unwrap()
 }
 
 async fn login_again(cluster: &Cluster, code: &str, s: &Session) -> Session {

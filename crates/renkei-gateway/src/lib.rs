@@ -296,7 +296,15 @@ impl Gateway {
                 shutdown
             ),
         );
+        // Aborted, since a round may wait on the hub for a request timeout; then waited for,
+        // because an aborted task is dropped (with its clone of the gateway and so of the
+        // store) only later, and a caller reopening the data dir needs the store released.
         background.abort();
+        if let Err(e) = background.await
+            && !e.is_cancelled()
+        {
+            tracing::error!(error = %e, "background task failed");
+        }
         // A last head over everything recorded, so each log closes signed.
         if let Err(e) = self.publish_tree_heads().await {
             tracing::error!(error = %e, "signing the final tree heads failed");

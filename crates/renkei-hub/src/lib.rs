@@ -100,9 +100,13 @@ impl Hub {
             .add_service(log)
             .add_service(disclosure)
             .add_service(diagnostics);
+        let (stop_heads, heads_stopped) = tokio::sync::oneshot::channel::<()>();
         let heads = tokio::spawn(log::publish_heads(
             self.state.clone(),
             std::time::Duration::from_secs(self.state.config.limits.tree_head_interval_secs.max(1)),
+            async move {
+                let _ = heads_stopped.await;
+            },
         ));
         let mut opts = self.state.config.limits.server_options();
         opts.metrics = self.metrics.clone();
@@ -120,7 +124,13 @@ impl Hub {
         )
         .await
         .map_err(HubError::from);
-        heads.abort();
+        // Waited for, not aborted: an aborted task drops its state (and the store with it)
+        // some time later, and a blocking round in flight would outlive it; callers that
+        // reopen the data dir in the same process need the store released when this returns.
+        let _ = stop_heads.send(());
+        if let Err(e) = heads.await {
+            tracing::error!(error = %e, "tree head task failed");
+        }
         // A last head over everything recorded, so the log closes signed.
         let records = self.state.records.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || records.publish_tree_head()).await {

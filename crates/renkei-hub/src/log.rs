@@ -88,10 +88,20 @@ impl RecordLog for HubLog {
 
 /// Every `every` while the hub serves: purges records past retention and signs a head
 /// (only when the log grew).
-pub(crate) async fn publish_heads(state: Arc<HubState>, every: Duration) {
+/// Runs until `stop`, which is only looked at between rounds: a round's blocking work
+/// always finishes, so once this returns nothing of it holds the hub's storage.
+pub(crate) async fn publish_heads(
+    state: Arc<HubState>,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut tick = tokio::time::interval(every);
+    tokio::pin!(stop);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {}
+        }
         let records = state.records.clone();
         let days = state.config.limits.record_retention_days;
         let work = move || {
