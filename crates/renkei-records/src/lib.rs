@@ -423,12 +423,19 @@ mod tests {
         }
     }
 
+    /// A store and a book over `dir`/db and `dir`/log; the store is returned for tests
+    /// that reach into the index.
+    fn open_book(dir: &std::path::Path) -> (Store, RecordBook) {
+        let store = Store::open(&dir.join("db"), &StoreOptions::default()).unwrap();
+        let ledger = Ledger::open(&dir.join("log"), LedgerOptions::default()).unwrap();
+        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        (store, book)
+    }
+
     #[tokio::test]
     async fn query_by_person_and_inquiry_and_catch_up_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
-        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
-        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        let (store, book) = open_book(dir.path());
         book.append(record("100", "inq-a", 10)).await.unwrap();
         book.append(record("200", "inq-b", 20)).await.unwrap();
         let r = book.append(record("100", "inq-c", 30)).await.unwrap();
@@ -485,9 +492,7 @@ mod tests {
     async fn pages_return_every_match_once_and_counters_match_the_records() {
         use renkei_proto::v1::{Direction, Outcome};
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
-        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
-        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        let (store, book) = open_book(dir.path());
         // 2025-11-23 00:00 JST, then one record per hour for 50 hours.
         let day0 = 1_763_823_600_000;
         for i in 0..50i64 {
@@ -620,9 +625,7 @@ mod tests {
     #[tokio::test]
     async fn the_index_mark_never_passes_an_unindexed_record() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
-        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
-        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        let (_store, book) = open_book(dir.path());
         // An appender cancelled between its append and its indexing: seq 0 is in the log
         // but nobody indexes it.
         let lost = record("100", "inq-lost", 10);
@@ -662,9 +665,7 @@ mod tests {
     #[tokio::test]
     async fn a_restart_indexes_what_the_mark_does_not_cover() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
-        let ledger = Ledger::open(&dir.path().join("log"), LedgerOptions::default()).unwrap();
-        let book = RecordBook::open(ledger, store.global("idx").unwrap()).unwrap();
+        let (store, book) = open_book(dir.path());
         book.ledger()
             .append(record("100", "inq-lost", 10).encode_to_vec())
             .await

@@ -190,11 +190,7 @@ fn bench_tenants(n: u32) -> anyhow::Result<Vec<(String, String)>> {
     );
     (0..n)
         .map(|i| {
-            let first5 = format!("99{i:03}");
-            // The one check digit renkei-core accepts is the right one.
-            let code = (0..=9)
-                .find_map(|d| renkei_core::AgencyCode::parse(&format!("{first5}{d}")).ok())
-                .with_context(|| format!("no check digit makes {first5}? a valid code"))?;
+            let code = renkei_core::AgencyCode::with_check_digit(&format!("99{i:03}"))?;
             Ok((code.as_str().to_owned(), format!("ベンチ{i:03}市")))
         })
         .collect()
@@ -855,6 +851,36 @@ const IMPORT_CHUNK: usize = 5000;
 /// busy while each call waits for its group commit.
 const IMPORT_IN_FLIGHT: usize = 4;
 
+/// Sends `items` in calls of `chunk`, `in_flight` calls at a time, and adds up what each
+/// call reports as (good, bad).
+async fn in_chunks<T, F, Fut>(
+    items: Vec<T>,
+    chunk: usize,
+    in_flight: usize,
+    call: F,
+) -> anyhow::Result<(u64, u64)>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(u64, u64)>>,
+{
+    let mut items = items.into_iter().peekable();
+    let mut chunks = Vec::new();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect::<Vec<_>>());
+    }
+    let mut results = futures::StreamExt::buffer_unordered(
+        futures::stream::iter(chunks.into_iter().map(call)),
+        in_flight,
+    );
+    let (mut good, mut bad) = (0, 0);
+    while let Some(r) = futures::StreamExt::next(&mut results).await {
+        let (g, b) = r?;
+        good += g;
+        bad += b;
+    }
+    Ok((good, bad))
+}
+
 async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     if records == 0 {
         bail!("--records must be at least 1");
@@ -875,22 +901,10 @@ async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     // As the adapter sends them: chunks of IMPORT_CHUNK copies, each one ImportCopies call
     // acknowledged only when durable, IMPORT_IN_FLIGHT calls at a time (one stream of
     // millions of copies would outlive any request deadline).
-    let mut chunks = Vec::new();
-    let mut reqs = reqs.into_iter().peekable();
-    while reqs.peek().is_some() {
-        chunks.push(reqs.by_ref().take(IMPORT_CHUNK).collect::<Vec<_>>());
-    }
-    let mut results = futures::StreamExt::buffer_unordered(
-        futures::stream::iter(chunks.into_iter().map(|c| import_copies(&ch, c))),
-        IMPORT_IN_FLIGHT,
-    );
-    let (mut accepted, mut rejected) = (0, 0);
-    while let Some(r) = futures::StreamExt::next(&mut results).await {
-        let (a, r) = r?;
-        accepted += a;
-        rejected += r;
-    }
-    drop(results);
+    let (accepted, rejected) = in_chunks(reqs, IMPORT_CHUNK, IMPORT_IN_FLIGHT, |c| {
+        import_copies(&ch, c)
+    })
+    .await?;
     let elapsed = t0.elapsed();
     let usage = ProcessUsage::now().since(&before);
     let size = dir_size(&cluster.data_dir.join("gateway"));
@@ -935,30 +949,16 @@ async fn symbols(
     let people = people(count, 0x5E11, INQUIRER, PROVIDER);
     eprintln!("bench symbols: registering {count} address numbers…");
     register(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
-    let mut pairs = people
+    let pairs: Vec<(String, String)> = people
         .into_iter()
         .map(|p| (p.inquirer_uan, p.my_number))
-        .peekable();
-    let mut chunks = Vec::new();
-    while pairs.peek().is_some() {
-        chunks.push(pairs.by_ref().take(chunk).collect::<Vec<_>>());
-    }
+        .collect();
     eprintln!("bench symbols: acquiring ({chunk} per call, {in_flight} calls in flight)…");
     let before = ProcessUsage::now();
     let t0 = Instant::now();
     // Chunked calls with several in flight, so the gateway's per-call pipeline (validate,
     // store, hub call, store, commit) of one chunk overlaps another's.
-    let mut results = futures::StreamExt::buffer_unordered(
-        futures::stream::iter(chunks.into_iter().map(|c| acquire(&ch, c))),
-        in_flight,
-    );
-    let (mut ok, mut failed) = (0, 0);
-    while let Some(r) = futures::StreamExt::next(&mut results).await {
-        let (o, f) = r?;
-        ok += o;
-        failed += f;
-    }
-    drop(results);
+    let (ok, failed) = in_chunks(pairs, chunk, in_flight, |c| acquire(&ch, c)).await?;
     let elapsed = t0.elapsed();
     let usage = ProcessUsage::now().since(&before);
     cluster.shutdown().await?;
