@@ -32,9 +32,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds_path = out.join("renkei_descriptor.bin");
     fs::write(&fds_path, fds.encode_to_vec())?;
 
+    // Messages and clients keep tonic-prost's codec: a response the client cannot decode is
+    // the server's fault (INTERNAL). Servers are generated a second time, on their own and
+    // against the messages above, with a codec that answers a request it cannot decode with
+    // INVALID_ARGUMENT, because client garbage is not a server error
+    // (docs/decisions/0071-decode-errors-are-invalid-argument.md).
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        .compile_fds(fds.clone())?;
+    let servers = out.join("servers");
+    fs::create_dir_all(&servers)?;
     tonic_prost_build::configure()
         .build_server(true)
-        .build_client(true)
+        .build_client(false)
+        .out_dir(&servers)
+        .extern_path(".renkei.v1", "crate::v1")
+        .codec_path("crate::codec::RequestCodec")
         .compile_fds(fds)?;
     Ok(())
 }

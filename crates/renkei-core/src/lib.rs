@@ -15,7 +15,7 @@ mod uan;
 pub mod vaccines;
 
 pub use agency::AgencyCode;
-pub use error::CoreError;
+pub use error::{CoreError, MAX_MESSAGE_CHARS, bounded_message};
 pub use ids::{IdKind, new_id};
 pub use items::{ItemNumber, ProcedureCode};
 pub use my_number::MyNumber;

@@ -1,3 +1,4 @@
+use renkei_core::bounded_message;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -61,17 +62,17 @@ impl GatewayError {
         match self {
             GatewayError::InvalidArgument { field, message } => Status::with_error_details(
                 Code::InvalidArgument,
-                format!("{field}: {message}"),
-                ErrorDetails::with_bad_request_violation(field, message),
+                bounded_message(&format!("{field}: {message}")),
+                ErrorDetails::with_bad_request_violation(field, bounded_message(&message)),
             ),
-            GatewayError::PermissionDenied(m) => Status::permission_denied(m),
+            GatewayError::PermissionDenied(m) => Status::permission_denied(bounded_message(&m)),
             GatewayError::Records(renkei_records::RecordError::Ledger(
                 renkei_ledger::LedgerError::OutOfRange(m),
-            )) => Status::invalid_argument(m),
-            GatewayError::NotFound(m) => Status::not_found(m),
-            GatewayError::AlreadyExists(m) => Status::already_exists(m),
-            GatewayError::FailedPrecondition(m) => Status::failed_precondition(m),
-            GatewayError::Unavailable(m) => Status::unavailable(m),
+            )) => Status::invalid_argument(bounded_message(&m)),
+            GatewayError::NotFound(m) => Status::not_found(bounded_message(&m)),
+            GatewayError::AlreadyExists(m) => Status::already_exists(bounded_message(&m)),
+            GatewayError::FailedPrecondition(m) => Status::failed_precondition(bounded_message(&m)),
+            GatewayError::Unavailable(m) => Status::unavailable(bounded_message(&m)),
             GatewayError::Ops(e) => e.into_status(),
             other => {
                 tracing::error!(error = %other, "gateway internal error");

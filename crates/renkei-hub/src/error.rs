@@ -1,3 +1,4 @@
+use renkei_core::bounded_message;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -52,15 +53,15 @@ impl HubError {
         match self {
             HubError::InvalidArgument { field, message } => Status::with_error_details(
                 Code::InvalidArgument,
-                format!("{field}: {message}"),
-                ErrorDetails::with_bad_request_violation(field, message),
+                bounded_message(&format!("{field}: {message}")),
+                ErrorDetails::with_bad_request_violation(field, bounded_message(&message)),
             ),
-            HubError::PermissionDenied(m) => Status::permission_denied(m),
+            HubError::PermissionDenied(m) => Status::permission_denied(bounded_message(&m)),
             HubError::Records(renkei_records::RecordError::Ledger(
                 renkei_ledger::LedgerError::OutOfRange(m),
-            )) => Status::invalid_argument(m),
-            HubError::NotFound(m) => Status::not_found(m),
-            HubError::FailedPrecondition(m) => Status::failed_precondition(m),
+            )) => Status::invalid_argument(bounded_message(&m)),
+            HubError::NotFound(m) => Status::not_found(bounded_message(&m)),
+            HubError::FailedPrecondition(m) => Status::failed_precondition(bounded_message(&m)),
             other => {
                 // Internal detail goes to the log, not to the caller.
                 tracing::error!(error = %other, "hub internal error");

@@ -1,3 +1,4 @@
+use renkei_core::bounded_message;
 use tonic::{Code, Status};
 
 /// Why an operator call failed. Mapped to a gRPC status once, in [`OpsError::into_status`].
@@ -47,14 +48,15 @@ impl OpsError {
     /// The gRPC status for this error. Internal failures say only that they happened.
     pub fn into_status(self) -> Status {
         match self {
-            OpsError::Unauthenticated(m) => Status::unauthenticated(m),
-            OpsError::PermissionDenied(m) => Status::permission_denied(m),
-            OpsError::InvalidArgument { field, message } => {
-                Status::new(Code::InvalidArgument, format!("{field}: {message}"))
-            }
-            OpsError::NotFound(m) => Status::not_found(m),
-            OpsError::AlreadyExists(m) => Status::already_exists(m),
-            OpsError::FailedPrecondition(m) => Status::failed_precondition(m),
+            OpsError::Unauthenticated(m) => Status::unauthenticated(bounded_message(&m)),
+            OpsError::PermissionDenied(m) => Status::permission_denied(bounded_message(&m)),
+            OpsError::InvalidArgument { field, message } => Status::new(
+                Code::InvalidArgument,
+                bounded_message(&format!("{field}: {message}")),
+            ),
+            OpsError::NotFound(m) => Status::not_found(bounded_message(&m)),
+            OpsError::AlreadyExists(m) => Status::already_exists(bounded_message(&m)),
+            OpsError::FailedPrecondition(m) => Status::failed_precondition(bounded_message(&m)),
             other => {
                 tracing::error!(error = %other, "operator service internal error");
                 Status::internal("the gateway failed to process the request; see the gateway log")

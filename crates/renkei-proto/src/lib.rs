@@ -5,8 +5,11 @@
 #![forbid(unsafe_code)]
 #![allow(missing_debug_implementations, unreachable_pub, clippy::all)]
 
+pub mod codec;
+
 pub mod v1 {
     tonic::include_proto!("renkei.v1");
+    include!(concat!(env!("OUT_DIR"), "/servers/renkei.v1.rs"));
 }
 
 /// Encoded `FileDescriptorSet` of the whole API, for gRPC server reflection.
