@@ -118,6 +118,8 @@ impl Hub {
                 "renkei.v1.Hub",
                 "renkei.v1.HubRecords",
                 "renkei.v1.RecordLog",
+                "renkei.v1.Disclosure",
+                "renkei.v1.Diagnostics",
             ],
             opts,
             shutdown,

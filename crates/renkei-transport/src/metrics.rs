@@ -104,6 +104,7 @@ pub(crate) fn known_methods() -> &'static HashSet<String> {
             }
         }
         set.insert("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".into());
+        set.insert("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".into());
         set
     })
 }

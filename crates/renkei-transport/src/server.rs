@@ -186,6 +186,31 @@ pub async fn serve(
     .await
 }
 
+/// The gRPC services every server adds to its own, as reflection names them.
+pub(crate) const STANDARD_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Reflection that describes the whole API but lists only the services this port serves:
+/// a port that listed the other side's services sent tools to methods that answer
+/// UNIMPLEMENTED. Both protocol versions are served, because grpcio-reflection, grpcui,
+/// Evans and Postman speak only v1alpha.
+fn reflection(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(renkei_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false);
+    served
+        .iter()
+        .copied()
+        .chain(STANDARD_SERVICES)
+        .fold(builder, |b, name| b.with_service_name(name))
+}
+
 /// Serves `routes` over mutual TLS 1.3 until `shutdown` completes.
 ///
 /// - Each TLS handshake runs in its own task, bounded by `opts.handshake_timeout`, so a slow
@@ -198,7 +223,8 @@ pub async fn serve(
 /// - every request, including health and reflection, passes the per (identity, method) rate
 ///   limiter, which answers `RESOURCE_EXHAUSTED` when the quota is spent.
 /// - `grpc.health.v1.Health` reports `health` (each of `health_services` is set to
-///   `SERVING` now), and reflection v1 describes `renkei.v1` and the health service.
+///   `SERVING` now), and reflection (v1 and v1alpha) describes the API and lists the
+///   services of `health_services` with health and reflection.
 ///
 /// `routes` must not already contain the health or reflection services (axum would refuse
 /// the duplicate route). On shutdown the listener closes, health turns `NOT_SERVING`, and
@@ -217,13 +243,16 @@ pub async fn serve_with_health(
     let own_role = creds.own_role()?;
     let acceptor = TlsAcceptor::from(creds.server_config()?);
     let rate_limit = RateLimitLayer::new(opts.rate_limit)?;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(renkei_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_error = |e: tonic_reflection::server::Error| TransportError::Reflection {
+        reason: e.to_string(),
+    };
+    let reflection_v1 = reflection(health_services)
         .build_v1()
-        .map_err(|e| TransportError::Reflection {
-            reason: e.to_string(),
-        })?
+        .map_err(reflection_error)?
+        .max_decoding_message_size(opts.max_message_bytes);
+    let reflection_v1alpha = reflection(health_services)
+        .build_v1alpha()
+        .map_err(reflection_error)?
         .max_decoding_message_size(opts.max_message_bytes);
     let local_addr = listener
         .local_addr()
@@ -288,7 +317,8 @@ pub async fn serve_with_health(
         .layer(rate_limit)
         .add_routes(routes)
         .add_service(health.service(opts.max_message_bytes))
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming, signal);
     let result = tokio::select! {
         result = server => result,

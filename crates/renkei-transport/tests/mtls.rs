@@ -523,40 +523,78 @@ async fn rate_limit_is_per_identity_and_method() {
     server.stop().await.unwrap();
 }
 
+/// Both reflection versions are served, and each lists exactly what this port serves: the
+/// test server serves `renkei.v1.Hub` only, so `renkei.v1.GatewayNetwork` (in the same
+/// descriptors) must not be offered.
 #[tokio::test]
-async fn reflection_lists_the_health_and_renkei_services() {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
+async fn reflection_v1_and_v1alpha_list_only_the_services_served() {
     let pki = Pki::new();
     let server = start(&pki, "hub", ServerOptions::default()).await;
-    let mut reflection = ServerReflectionClient::new(client(server.addr, &pki.creds("auditor")));
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = reflection
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let resp = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
-        panic!("unexpected reflection response {resp:?}");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in [
+    let want = [
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
         "renkei.v1.Hub",
-        "renkei.v1.GatewayNetwork",
-    ] {
-        assert!(
-            names.iter().any(|n| n == want),
-            "{want} missing from {names:?}"
-        );
+    ];
+
+    let v1 = {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let mut reflection =
+            ServerReflectionClient::new(client(server.addr, &pki.creds("auditor")));
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+            panic!("unexpected reflection response {resp:?}");
+        };
+        list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+    };
+    let v1alpha = {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let mut reflection =
+            ServerReflectionClient::new(client(server.addr, &pki.creds("auditor")));
+        let list = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        // A v1alpha-only tool then asks for the file that defines a method's service.
+        let symbol = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol("renkei.v1.Hub".into())),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter([list, symbol]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+            panic!("unexpected reflection response {resp:?}");
+        };
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = resp.message_response else {
+            panic!("unexpected reflection response {resp:?}");
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
+        list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+    };
+    for names in [v1, v1alpha] {
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, want, "listed services");
     }
     server.stop().await.unwrap();
 }
