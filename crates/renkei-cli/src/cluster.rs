@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig};
-use renkei_hub::{Hub, HubConfig, HubKeys, HubLimits, MasterConfig};
+use renkei_hub::{Hub, HubConfig, HubKeys, HubLimits, MasterConfig, Validity};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -54,6 +54,10 @@ pub struct ClusterOptions {
     /// `deploy/master/agencies.toml` (whose connected agencies need keys in `certs-dev/`), for
     /// clusters whose tenants come from another PKI: see [`hosted_agencies_toml`].
     pub agencies_toml: Option<String>,
+    /// How long each master bundle the hub signs is valid (renewed at half of it).
+    pub master_validity: Validity,
+    /// How often the gateway asks the hub for newer master data.
+    pub gateway_master_refresh_secs: u64,
 }
 
 impl ClusterOptions {
@@ -78,6 +82,8 @@ impl ClusterOptions {
             record_retention_days: renkei_gateway::DEFAULT_RECORD_RETENTION_DAYS,
             gateway_metrics_listen: None,
             agencies_toml: None,
+            master_validity: Validity::default(),
+            gateway_master_refresh_secs: 300,
         }
     }
 }
@@ -220,7 +226,7 @@ impl Cluster {
             master: MasterConfig {
                 agencies,
                 whitelist,
-                validity_days: 30,
+                validity: opts.master_validity,
                 endpoint_overrides: opts
                     .tenants
                     .iter()
@@ -245,7 +251,7 @@ impl Cluster {
                 endpoint: hub_addr.to_string(),
                 server_name: HUB_SERVER_NAME.into(),
                 signing_public_key: certs.join("keys/hub.sign.pub"),
-                master_refresh_secs: 300,
+                master_refresh_secs: opts.gateway_master_refresh_secs,
             },
             tenants: opts
                 .tenants

@@ -18,7 +18,7 @@ mod service;
 
 use std::sync::Arc;
 
-pub use config::{HubConfig, HubKeys, HubLimits, MasterConfig, TlsFiles};
+pub use config::{HubConfig, HubKeys, HubLimits, MasterConfig, TlsFiles, Validity, ValidityError};
 pub use error::HubError;
 
 use renkei_proto::v1::hub_records_server::HubRecordsServer;
@@ -57,7 +57,8 @@ impl Hub {
         self.state.master_version()
     }
 
-    /// Re-reads the master files and publishes a new signed bundle.
+    /// Re-reads the master files and publishes a new signed bundle. [`Hub::serve`] calls
+    /// it when half of the current bundle's validity has passed.
     pub fn reload_master(&self) -> Result<u64, HubError> {
         self.state.reload_master()
     }
@@ -108,6 +109,10 @@ impl Hub {
                 let _ = heads_stopped.await;
             },
         ));
+        let (stop_renewal, renewal_stopped) = tokio::sync::oneshot::channel::<()>();
+        let renewal = tokio::spawn(master::renew(self.state.clone(), async move {
+            let _ = renewal_stopped.await;
+        }));
         let mut opts = self.state.config.limits.server_options();
         opts.metrics = self.metrics.clone();
         let served = renkei_transport::serve(
@@ -132,6 +137,10 @@ impl Hub {
         let _ = stop_heads.send(());
         if let Err(e) = heads.await {
             tracing::error!(error = %e, "tree head task failed");
+        }
+        let _ = stop_renewal.send(());
+        if let Err(e) = renewal.await {
+            tracing::error!(error = %e, "master data renewal task failed");
         }
         // A last head over everything recorded, so the log closes signed.
         let records = self.state.records.clone();
@@ -159,6 +168,8 @@ impl Hub {
         let refresh = Arc::new(move || {
             into.record(|| {
                 metrics::gauge!("renkei_ledger_records").set(state.records.len() as f64);
+                metrics::gauge!("renkei_master_data_expires_in_seconds")
+                    .set(state.published().expires_in_secs(renkei_core::now_ms()));
             });
         });
         renkei_transport::serve_metrics(listener, metrics, refresh, shutdown).await?;
