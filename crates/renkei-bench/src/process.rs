@@ -1,7 +1,5 @@
 use std::time::Duration;
 
-use nix::sys::resource::{UsageWho, getrusage};
-
 /// CPU time and peak resident set of this process. The servers a bench starts run in this
 /// process, so this is the whole system's cost: client, gateways and hub together.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -13,7 +11,15 @@ pub struct ProcessUsage {
 }
 
 impl ProcessUsage {
+    /// Zero where there is no getrusage (non-unix platforms).
+    #[cfg(not(unix))]
     pub fn now() -> ProcessUsage {
+        ProcessUsage::default()
+    }
+
+    #[cfg(unix)]
+    pub fn now() -> ProcessUsage {
+        use nix::sys::resource::{UsageWho, getrusage};
         match getrusage(UsageWho::RUSAGE_SELF) {
             Ok(u) => {
                 let tv = |t: nix::sys::time::TimeVal| {
@@ -50,6 +56,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(unix)]
     fn cpu_time_grows_with_work() {
         let a = ProcessUsage::now();
         let mut x = 0u64;
