@@ -104,24 +104,32 @@ pub struct Cluster {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Locates `certs-dev/`: the given directory, else `./certs-dev`, else the one in the
-/// source tree this binary was built from.
+/// The environment variable naming the certificate directory when no `--certs` is given.
+pub const CERTS_DIR_ENV: &str = "RENKEI_CERTS_DIR";
+
+/// Locates the certificate directory: the given one (`--certs`), else `$RENKEI_CERTS_DIR`,
+/// else `./certs-dev`. Nothing is compiled in: a binary run elsewhere than the source tree
+/// is told what to pass.
 pub fn find_certs_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let candidates: Vec<PathBuf> = match given {
-        Some(p) => vec![p.to_owned()],
-        None => vec![
-            PathBuf::from("certs-dev"),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../certs-dev"),
-        ],
+    let env = std::env::var_os(CERTS_DIR_ENV).filter(|v| !v.is_empty());
+    resolve_certs_dir(given, env.as_deref().map(Path::new))
+}
+
+/// [`find_certs_dir`] with the environment variable's value passed in.
+pub fn resolve_certs_dir(given: Option<&Path>, env: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let (dir, from) = match (given, env) {
+        (Some(p), _) => (p.to_owned(), "--certs".to_owned()),
+        (None, Some(p)) => (p.to_owned(), format!("${CERTS_DIR_ENV}")),
+        (None, None) => (PathBuf::from("certs-dev"), "the default".to_owned()),
     };
-    for c in &candidates {
-        if c.join("ca.pem").is_file() {
-            return std::path::absolute(c).context("resolving the certificate directory");
-        }
+    if dir.join("ca.pem").is_file() {
+        return std::path::absolute(&dir).context("resolving the certificate directory");
     }
     bail!(
-        "no certificate directory found (looked for ca.pem in {:?}); run `renkei certs generate --out certs-dev`",
-        candidates
+        "no certificate directory: {} ({from}) has no ca.pem; pass --certs <dir> or set \
+         {CERTS_DIR_ENV}=<dir> (a directory made by `renkei certs generate --out <dir>`), \
+         or run from the directory that holds certs-dev/",
+        dir.display()
     )
 }
 
@@ -387,5 +395,69 @@ impl Cluster {
         let (r, _, rest) = futures::future::select_all(self.tasks.drain(..)).await;
         self.tasks = rest;
         r.context("server task panicked")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_certificate_directory_is_the_flag_then_the_variable_and_never_a_build_path() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("ca.pem"), "x").unwrap();
+        std::fs::write(b.path().join("ca.pem"), "x").unwrap();
+        let abs = |p: &Path| std::path::absolute(p).unwrap();
+        assert_eq!(
+            resolve_certs_dir(Some(a.path()), Some(b.path())).unwrap(),
+            abs(a.path())
+        );
+        assert_eq!(
+            resolve_certs_dir(None, Some(b.path())).unwrap(),
+            abs(b.path())
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        let e = resolve_certs_dir(None, Some(empty.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("RENKEI_CERTS_DIR") && e.contains("--certs"),
+            "{e}"
+        );
+        let e = resolve_certs_dir(Some(empty.path()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&empty.path().display().to_string()), "{e}");
+
+        // The default is relative to the working directory (the crate's, under cargo test,
+        // which has no certs-dev/), not the source tree the binary was built from.
+        let e = resolve_certs_dir(None, None).unwrap_err().to_string();
+        assert!(e.contains("certs-dev") && e.contains("--certs"), "{e}");
+    }
+
+    #[test]
+    fn non_test_code_has_no_compiled_in_build_paths() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Only the code before a file's test module ships.
+                let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+                assert!(
+                    !shipped.contains(concat!("CARGO_MANIFEST", "_DIR")),
+                    "{} compiles in a build path",
+                    path.display()
+                );
+            }
+        }
     }
 }

@@ -193,7 +193,7 @@ pub(crate) enum VaccinationCommand {
         /// Keep the generated files and the gateway's data here (default: a temporary directory).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Certificate directory (default: ./certs-dev).
+        /// Certificate directory (default: $RENKEI_CERTS_DIR, else ./certs-dev).
         #[arg(long)]
         certs: Option<PathBuf>,
         #[arg(long, default_value_t = 5000)]

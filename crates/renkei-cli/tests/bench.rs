@@ -7,6 +7,8 @@ use std::process::Command;
 fn run_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
         .args(args)
+        // The binary looks for ./certs-dev (it compiles in no source-tree path).
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -164,6 +166,7 @@ fn e2e_refuses_fewer_than_two_tenants_and_tenants_with_an_external_gateway() {
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
             .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -101,7 +101,7 @@ pub(crate) struct CommonArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Certificate directory (default: ./certs-dev or the source tree's).
+    /// Certificate directory (default: $RENKEI_CERTS_DIR, else ./certs-dev).
     #[arg(long)]
     certs: Option<PathBuf>,
     /// Where the servers keep their data (default: a temporary directory, removed after).
