@@ -182,8 +182,14 @@ pub fn verify_log(
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, LedgerError> {
     let heads_path = dir.join(HEADS_FILE);
-    // A torn final head (a crash while signing) was never published; it is ignored.
-    let (heads, _valid) = read_heads(&heads_path)?;
+    // The ledger creates the heads file when it first opens a log, so a log without one
+    // lost it: without heads, nothing in the segments is authenticated.
+    let heads_missing = !heads_path.exists();
+    let (heads, valid) = read_heads(&heads_path)?;
+    let heads_len = match std::fs::metadata(&heads_path) {
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    };
     let head_count = heads.len() as u64;
     let last_size = match heads.last() {
         Some(h) => decode_head(&heads_path, h)?.tree_size,
@@ -316,7 +322,31 @@ pub fn verify_log(
         progress(range.size());
     }
     let mut problem = None;
-    if let Some(i) = check
+    if heads_missing && range.size() > 0 {
+        problem = Some(Problem {
+            record: 0,
+            head: None,
+            file: heads_path.clone(),
+            offset: 0,
+            reason: format!(
+                "{HEADS_FILE} is missing: no signed tree head covers the {} records, so none of them can be trusted",
+                range.size()
+            ),
+        });
+    } else if valid < heads_len {
+        // The ledger cuts such a frame when it next opens the log, as it would a head torn
+        // by a crash; but a damaged length prefix looks the same, so an auditor is told.
+        problem = Some(Problem {
+            record: check.last.as_ref().map_or(0, |h| h.tree_size),
+            head: Some(head_count),
+            file: heads_path.clone(),
+            offset: valid,
+            reason: format!(
+                "the frame at offset {valid} ({} bytes) is incomplete: its length prefix is damaged, or a crash cut the head being signed",
+                heads_len - valid
+            ),
+        });
+    } else if let Some(i) = check
         .pending
         .as_ref()
         .map(|(i, _)| *i)

@@ -217,3 +217,40 @@ fn a_torn_tail_after_the_last_head_is_not_tampering() {
     assert!(r.is_ok(), "{:?}", r.problem);
     assert_eq!(r.torn_tail_bytes, 6);
 }
+
+#[test]
+fn a_deleted_heads_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = build(dir.path(), 50, key());
+    std::fs::remove_file(dir.path().join("heads.log")).unwrap();
+    let r = check(dir.path(), &public);
+    let p = r.problem.expect("a log without heads.log must not verify");
+    assert_eq!(p.record, 0, "{p}");
+    assert!(p.reason.contains("heads.log is missing"), "{p}");
+    assert!(p.reason.contains("50 records"), "{p}");
+}
+
+#[test]
+fn a_damaged_length_prefix_of_the_last_head_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = build(dir.path(), 50, key());
+    let heads = dir.path().join("heads.log");
+    let mut b = std::fs::read(&heads).unwrap();
+    // Find the last frame's offset, then make its length claim more bytes than there are.
+    let mut off = 0usize;
+    let mut last = 0usize;
+    while off + 4 <= b.len() {
+        last = off;
+        let len = u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) as usize;
+        off += 4 + len;
+    }
+    b[last + 3] = b[last + 3].wrapping_add(7);
+    std::fs::write(&heads, &b).unwrap();
+    let r = check(dir.path(), &public);
+    let p = r.problem.expect("a damaged head must not verify");
+    // Heads were signed at 30 and 50; the second is the damaged one.
+    assert_eq!(p.head, Some(1), "{p}");
+    assert_eq!(p.offset, last as u64, "{p}");
+    assert_eq!(p.record, 30, "the last good head covers 30: {p}");
+    assert!(p.reason.contains("incomplete"), "{p}");
+}
