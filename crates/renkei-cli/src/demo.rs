@@ -30,7 +30,7 @@ pub(crate) struct DemoArgs {
     /// Keep the servers running after the scenarios, for grpcurl or any gRPC client.
     #[arg(long)]
     serve: bool,
-    /// Certificate directory (default: ./certs-dev).
+    /// Certificate directory (default: $RENKEI_CERTS_DIR, else ./certs-dev).
     #[arg(long)]
     certs: Option<PathBuf>,
     /// Keep data here instead of a temporary directory.
@@ -186,9 +186,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
 
     let mut cluster = demo.cluster;
     if args.serve {
+        let stop = renkei_cli::signal::shutdown();
         print_serving(&cluster);
         tokio::select! {
-            r = tokio::signal::ctrl_c() => { r?; println!("stopping"); }
+            _ = stop => println!("stopping"),
             r = cluster.wait() => r?,
         }
     }
@@ -199,7 +200,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
 fn print_serving(c: &Cluster) {
     let d = c.certs_dir.display();
     println!(
-        "\nServing until Ctrl-C. Standard gRPC health checking and server reflection are on every server."
+        "\nServing until Ctrl-C or SIGTERM. Standard gRPC health checking and server reflection are on every server."
     );
     println!(
         "  hub                    {}   (clients: {d}/tenant-<code>.pem as a gateway, {d}/auditor.pem for records)",

@@ -4,3 +4,5 @@
 
 pub mod cluster;
 pub mod population;
+pub mod signal;
+pub mod stdout;

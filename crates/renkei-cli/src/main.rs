@@ -1,6 +1,23 @@
 //! `renkei`: run the hub, the gateway, the demo; manage development certificates.
 #![forbid(unsafe_code)]
 
+// Every `print!`/`println!` of this binary's modules goes through `renkei_cli::stdout`, so a
+// closed pipe (`renkei demo | head -2`) ends the process quietly instead of panicking.
+// Defined before the modules so they shadow std's macros there too.
+macro_rules! print {
+    ($($arg:tt)*) => {
+        renkei_cli::stdout::write(format_args!($($arg)*))
+    };
+}
+macro_rules! println {
+    () => {
+        renkei_cli::stdout::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        renkei_cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod bench;
 mod demo;
 mod demo_adapter;
@@ -10,6 +27,7 @@ mod ops;
 mod vaccination;
 mod vaccination_bench;
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,8 +47,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Renkei (連携): an inter-agency data-exchange gateway emulating the 中間サーバー and the 情報提供ネットワークシステム"
 )]
 struct Cli {
+    /// Log lines on standard error: `text` (coloured only on a terminal) or `json` (one
+    /// object a line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,23 +130,31 @@ enum CertsCommand {
     },
 }
 
-fn init_logging(default: &str) {
+fn init_logging_with(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only for a person at a terminal, not in a journal or a file.
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => fmt.json().with_ansi(false).init(),
+    }
 }
 
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Listens for SIGINT/SIGTERM from now on; resolves (and logs) on the first.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let signal = renkei_cli::signal::shutdown();
+    async move {
+        let signal = signal.await;
+        tracing::info!(signal, "shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let log_format = cli.log_format;
+    let init_logging = |default: &str| init_logging_with(default, log_format);
     match cli.command {
         Command::Demo(args) => {
             init_logging("warn");
@@ -130,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Hub { config } => {
             init_logging("info");
+            let stop = shutdown_signal();
             let config = renkei_hub::HubConfig::load(&config)?;
             let listener = TcpListener::bind(config.listen)
                 .await
@@ -152,11 +189,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 })
             });
             tracing::info!(addr = %listener.local_addr()?, master_version = hub.master_version(), "hub serving");
-            hub.serve(listener, shutdown_signal()).await?;
+            hub.serve(listener, stop).await?;
             Ok(true)
         }
         Command::Gateway { config } => {
             init_logging("info");
+            let stop = shutdown_signal();
             let config = renkei_gateway::GatewayConfig::load(&config)?;
             let local = TcpListener::bind(config.listen_local)
                 .await
@@ -188,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 tenants = ?gateway.tenant_codes(),
                 "gateway serving"
             );
-            gateway.serve(local, network, shutdown_signal()).await?;
+            gateway.serve(local, network, stop).await?;
             Ok(true)
         }
         Command::Diagnose { command } => {
@@ -243,6 +281,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        // The reader of standard output has gone: nothing more to say, as with SIGPIPE.
+        Err(e) if renkei_cli::stdout::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
