@@ -262,3 +262,28 @@ fn the_shipped_configuration_files_load() {
         "certs-dev paths resolve"
     );
 }
+
+#[test]
+fn the_systemd_units_are_sandboxed_and_stop_gracefully() {
+    for unit in ["renkei-hub.service", "renkei-gateway.service"] {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(unit)).unwrap();
+        let directives: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        for wanted in [
+            "StateDirectory=renkei",
+            "UMask=0077",
+            "CapabilityBoundingSet=",
+            "PrivateDevices=yes",
+            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+            "SystemCallFilter=@system-service",
+            "TimeoutStopSec=30",
+            "ProtectSystem=strict",
+            "NoNewPrivileges=true",
+        ] {
+            assert!(directives.contains(&wanted), "{unit} lacks {wanted}");
+        }
+    }
+}
