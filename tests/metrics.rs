@@ -177,6 +177,12 @@ async fn metrics_count_calls_by_method_and_outcome_and_carry_no_identifiers() {
         );
     }
     assert_eq!(value(&text, "renkei_maintenance", &[]), Some(0.0));
+    // The cluster's hub signs master data valid for 30 days.
+    let left = value(&text, "renkei_master_data_expires_in_seconds", &[]);
+    assert!(
+        left.is_some_and(|s| s > 29.0 * 86_400.0 && s <= 30.0 * 86_400.0),
+        "{left:?}"
+    );
     // The scrape itself is in flight while rendered; no gRPC call is.
     assert_eq!(
         value(

@@ -397,6 +397,14 @@ fn refresh_gauges(inner: &Inner, metrics: &renkei_transport::Metrics) {
         } else {
             0.0
         });
+        // The gateway stops serving when its master data expires; this is the warning.
+        if let Some(master) = inner.master.peek() {
+            let left_ms = master
+                .bundle()
+                .expires_at_ms
+                .saturating_sub(renkei_core::now_ms());
+            metrics::gauge!("renkei_master_data_expires_in_seconds").set(left_ms as f64 / 1000.0);
+        }
         for t in inner.tenants.values() {
             let tenant = t.code.to_string();
             let held = t
