@@ -391,9 +391,17 @@ impl Cluster {
     }
 
     /// Waits until a server task ends (it should not, before `shutdown`).
+    ///
+    /// Cancel-safe: the tasks stay in the cluster while this waits, so dropping this future
+    /// (as `select!` does when a stop signal wins) leaves `shutdown` able to wait for the
+    /// servers' graceful stop. Taking them out here once made `demo --serve` exit on SIGTERM
+    /// before any server had signed its closing tree heads.
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        let (r, _, rest) = futures::future::select_all(self.tasks.drain(..)).await;
-        self.tasks = rest;
+        if self.tasks.is_empty() {
+            return Ok(());
+        }
+        let (r, i, _) = futures::future::select_all(self.tasks.iter_mut()).await;
+        drop(self.tasks.swap_remove(i));
         r.context("server task panicked")?
     }
 }
