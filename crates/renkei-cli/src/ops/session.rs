@@ -1,6 +1,6 @@
 //! Login, logout, password change, the session file, and the first administrator.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -110,9 +110,47 @@ fn stdin_lines(n: usize) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// How passwords are read: without echo from the terminal, or as plain lines when standard
+/// input is a pipe (scripts, tests).
+#[derive(Debug, PartialEq, Eq)]
+enum PasswordReader {
+    Hidden,
+    Lines,
+}
+
+fn password_reader(stdin_is_terminal: bool) -> PasswordReader {
+    if stdin_is_terminal {
+        PasswordReader::Hidden
+    } else {
+        PasswordReader::Lines
+    }
+}
+
+/// One password per prompt. On a terminal each prompt goes to standard error and the
+/// answer is read without echo; otherwise `piped` is announced and lines are read.
+fn read_passwords(piped: &str, prompts: &[&str]) -> anyhow::Result<Vec<String>> {
+    match password_reader(std::io::stdin().is_terminal()) {
+        PasswordReader::Lines => {
+            eprintln!("{piped}");
+            stdin_lines(prompts.len())
+        }
+        PasswordReader::Hidden => prompts
+            .iter()
+            .map(|p| {
+                eprint!("{p}: ");
+                std::io::stderr().flush()?;
+                rpassword::read_password().context("reading the password from the terminal")
+            })
+            .collect(),
+    }
+}
+
 pub(crate) async fn login(ctx: &Ctx, a: LoginArgs) -> anyhow::Result<Output> {
-    eprintln!("password for {} (from standard input):", a.user);
-    let password = stdin_lines(1)?.remove(0);
+    let password = read_passwords(
+        &format!("password for {} (from standard input):", a.user),
+        &[&format!("password for {}", a.user)],
+    )?
+    .remove(0);
     let resp = OperatorsClient::new(ctx.channel()?)
         .login(LoginRequest {
             user: a.user.clone(),
@@ -155,8 +193,10 @@ pub(crate) async fn logout(ctx: &Ctx) -> anyhow::Result<Output> {
 }
 
 pub(crate) async fn passwd(ctx: &Ctx) -> anyhow::Result<Output> {
-    eprintln!("current password, then new password (two lines on standard input):");
-    let mut lines = stdin_lines(2)?;
+    let mut lines = read_passwords(
+        "current password, then new password (two lines on standard input):",
+        &["current password", "new password"],
+    )?;
     let new_password = lines.remove(1);
     let current_password = lines.remove(0);
     OperatorsClient::new(ctx.channel()?)
@@ -186,4 +226,15 @@ pub(crate) async fn bootstrap(a: BootstrapArgs) -> anyhow::Result<Output> {
         ),
         json!({ "tenant": a.tenant, "user": a.user, "one_time_password": otp }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PasswordReader, password_reader};
+
+    #[test]
+    fn a_terminal_gets_the_hidden_reader_and_a_pipe_the_line_reader() {
+        assert_eq!(password_reader(true), PasswordReader::Hidden);
+        assert_eq!(password_reader(false), PasswordReader::Lines);
+    }
 }
