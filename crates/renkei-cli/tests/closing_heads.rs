@@ -3,6 +3,7 @@
 //! record. (The shipped systemd units stop with SIGTERM; before it was handled, a log of
 //! 2,125 records was left with its last head covering 0.)
 #![cfg(unix)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
