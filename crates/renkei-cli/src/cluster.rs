@@ -194,21 +194,30 @@ impl Cluster {
         let data = std::path::absolute(&opts.data_dir)?;
         let hub_listener = TcpListener::bind(opts.hub_listen)
             .await
-            .context("binding the hub")?;
+            .with_context(|| format!("binding the hub to {}", opts.hub_listen))?;
         let local_listener = TcpListener::bind(opts.gateway_local_listen)
             .await
-            .context("binding the gateway's local side")?;
+            .with_context(|| {
+                format!(
+                    "binding the gateway's local side to {}",
+                    opts.gateway_local_listen
+                )
+            })?;
         let network_listener = TcpListener::bind(opts.gateway_network_listen)
             .await
-            .context("binding the gateway's network side")?;
-        let metrics_listener = match opts.gateway_metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .context("binding the gateway's metrics listener")?,
-            ),
-            None => None,
-        };
+            .with_context(|| {
+                format!(
+                    "binding the gateway's network side to {}",
+                    opts.gateway_network_listen
+                )
+            })?;
+        let metrics_listener =
+            match opts.gateway_metrics_listen {
+                Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                    format!("binding the gateway's metrics listener to {addr}")
+                })?),
+                None => None,
+            };
         let gateway_metrics_addr = match &metrics_listener {
             Some(l) => Some(l.local_addr()?),
             None => None,

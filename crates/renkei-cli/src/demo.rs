@@ -4,6 +4,7 @@
 
 mod held;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,6 +31,13 @@ pub(crate) struct DemoArgs {
     /// Keep the servers running after the scenarios, for grpcurl or any gRPC client.
     #[arg(long)]
     serve: bool,
+    /// With --serve: the gateway's back-office side listens here (e.g. 127.0.0.1:7401),
+    /// instead of a random port.
+    #[arg(long, value_name = "HOST:PORT", requires = "serve")]
+    listen: Option<SocketAddr>,
+    /// With --serve: the hub listens here (e.g. 127.0.0.1:7400), instead of a random port.
+    #[arg(long, value_name = "HOST:PORT", requires = "serve")]
+    hub_listen: Option<SocketAddr>,
     /// Certificate directory (default: $RENKEI_CERTS_DIR, else ./certs-dev).
     #[arg(long)]
     certs: Option<PathBuf>,
@@ -101,7 +109,14 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
     println!("Renkei demo — 連携 inter-agency exchange, on this machine only (loopback, mTLS).");
     println!("  certificates: {} (development only)", certs.display());
-    let cluster = Cluster::start(ClusterOptions::new(&certs, &data)).await?;
+    let mut options = ClusterOptions::new(&certs, &data);
+    if let Some(addr) = args.listen {
+        options.gateway_local_listen = addr;
+    }
+    if let Some(addr) = args.hub_listen {
+        options.hub_listen = addr;
+    }
+    let cluster = Cluster::start(options).await?;
     println!(
         "  hub (情報提供ネットワークシステム) is listening on {}",
         cluster.hub_addr
