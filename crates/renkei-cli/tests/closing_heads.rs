@@ -5,18 +5,14 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::root;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// Every directory under `dir` that holds a record log (a `heads.log`).
 fn logs_under(dir: &Path, found: &mut Vec<PathBuf>) {

@@ -2,6 +2,9 @@
 //! configuration files in `deploy/`, and serve an exchange between them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{free_port, root};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,21 +17,6 @@ use renkei_proto::v1::{
     AcquireSymbolRequest, InquiryState, RegisterAddressNumberRequest, SubmitInquiryRequest,
 };
 use renkei_transport::{ClientOptions, Credentials};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Killed(Child);
 impl Drop for Killed {
