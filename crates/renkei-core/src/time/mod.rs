@@ -1,12 +1,13 @@
-use std::time::{SystemTime, UNIX_EPOCH};
+mod clock;
 
-/// Wall-clock Unix milliseconds. Records and permits carry wall time because they are
-/// compared across machines; durations inside one process use `Instant`.
+pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
+
+/// Wall-clock Unix milliseconds from the system clock.
+///
+/// Transitional: code that decides anything by time takes a [`Clock`] instead, so tests
+/// can move time by hand. This shim goes once the last caller has a clock.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemClock.now_ms()
 }
 
 /// Formats Unix milliseconds as RFC 3339 in JST (+09:00), the zone operators work in.
