@@ -12,6 +12,18 @@
 
 mod commit;
 
+// What the gateway and hub keep, as traits defined by what the exchange needs, so a
+// second engine (PostgreSQL, issue 14) slots in behind the same calls. Each module holds
+// its traits and their sled implementation; `conformance` holds one test suite that any
+// backend must pass.
+pub mod exchange;
+pub mod hub;
+pub mod operators;
+pub mod registry;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
 use std::path::Path;
 use std::sync::Arc;
 
