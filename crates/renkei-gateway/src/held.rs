@@ -207,10 +207,10 @@ impl Tenant {
                 deferred: false,
                 ..
             }) => Ok(h),
-            _ => Err(GatewayError::NotFound(format!(
-                "no held inquiry with permit {permit_id:?} at {}",
-                self.name
-            ))),
+            _ => Err(GatewayError::HeldNotFound {
+                permit_id: permit_id.to_owned(),
+                tenant: self.name.clone(),
+            }),
         }
     }
 
@@ -264,9 +264,9 @@ impl Tenant {
             .map(|a| a.encryption_public_key.as_slice())
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
             .ok_or_else(|| {
-                GatewayError::FailedPrecondition(format!(
-                    "inquirer {inquirer} has no encryption key in the master data"
-                ))
+                GatewayError::NoEncryptionKey {
+                    agency: inquirer.to_owned(),
+                }
             })?;
         let ctx = AnswerContext {
             permit_id: permit_id.to_owned(),
@@ -291,10 +291,9 @@ impl Tenant {
             })
             .await
             .map_err(|s| {
-                GatewayError::Unavailable(format!(
-                    "the hub did not take the answer ({}); nothing was changed, try again",
-                    s.message()
-                ))
+                GatewayError::HubDidNotTakeAnswer {
+                    message: s.message().to_owned(),
+                }
             })?;
         Ok(())
     }
@@ -342,28 +341,27 @@ impl Tenant {
         let mut stored = match self.load_held(&input.permit_id)? {
             Some(s) if !s.deferred && s.held.is_some() => s,
             _ => {
-                return Err(GatewayError::NotFound(format!(
-                    "no held inquiry with permit {:?} at {}",
-                    input.permit_id, self.name
-                )));
+                return Err(GatewayError::HeldNotFound {
+                    permit_id: input.permit_id,
+                    tenant: self.name.clone(),
+                });
             }
         };
         let mut h = stored.held.clone().unwrap_or_default();
         if h.state != HeldState::Waiting as i32 {
-            return Err(GatewayError::FailedPrecondition(format!(
-                "held inquiry {} was already decided ({})",
-                h.permit_id,
-                HeldState::try_from(h.state)
+            return Err(GatewayError::AlreadyDecided {
+                permit_id: h.permit_id,
+                state: HeldState::try_from(h.state)
                     .map(|s| s.as_str_name())
                     .unwrap_or("unknown")
-            )));
+                    .to_owned(),
+            });
         }
         if h.expires_at_ms <= now_ms() {
-            return Err(GatewayError::FailedPrecondition(format!(
-                "held inquiry {} expired at {}; it is being completed as expired",
-                h.permit_id,
-                renkei_core::format_ms(h.expires_at_ms)
-            )));
+            return Err(GatewayError::HeldExpired {
+                permit_id: h.permit_id,
+                expired_at: renkei_core::format_ms(h.expires_at_ms),
+            });
         }
         let (status, content, outcome, state) = match input.decision {
             Decision::Approve => {

@@ -60,16 +60,17 @@ fn same_request(a: &Inquiry, r: &SubmitInquiryRequest) -> bool {
 impl Tenant {
     fn load_inquiry(&self, id: &str) -> Result<Option<Inquiry>, GatewayError> {
         match self.trees.inquiries.get(id)? {
-            Some(v) => Ok(Some(
-                Inquiry::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))?,
-            )),
+            Some(v) => Ok(Some(Inquiry::decode(v.as_ref())?)),
             None => Ok(None),
         }
     }
 
     pub(crate) fn get_inquiry(&self, id: &str) -> Result<Inquiry, GatewayError> {
         self.load_inquiry(id)?
-            .ok_or_else(|| GatewayError::NotFound(format!("no inquiry {id:?} for {}", self.name)))
+            .ok_or_else(|| GatewayError::InquiryNotFound {
+                inquiry_id: id.to_owned(),
+                tenant: self.name.clone(),
+            })
     }
 
     fn save_inquiry(&self, inquiry: &Inquiry) -> Result<(), GatewayError> {
@@ -148,17 +149,17 @@ impl Tenant {
             let id = String::from_utf8_lossy(&existing).into_owned();
             let inquiry = self.get_inquiry(&id)?;
             if !same_request(&inquiry, &req) {
-                return Err(GatewayError::AlreadyExists(format!(
-                    "idempotency key {:?} was already used for inquiry {id} with other parameters",
-                    req.idempotency_key
-                )));
+                return Err(GatewayError::IdempotencyConflict {
+                    key: req.idempotency_key,
+                    inquiry_id: id,
+                });
             }
             return Ok(inquiry);
         }
         let Some(symbol) = self.symbol_of(&uan)? else {
-            return Err(GatewayError::FailedPrecondition(format!(
-                "no symbol has been acquired for unified address number {uan}; acquire it before sending an inquiry"
-            )));
+            return Err(GatewayError::NoSymbol {
+                uan: uan.to_string(),
+            });
         };
         let now = now_ms();
         let inquiry_id = new_id(IdKind::Inquiry, now, renkei_crypto::random_bytes::<8>()?);
@@ -346,10 +347,10 @@ impl Tenant {
     ) -> Result<(), GatewayError> {
         let key = format!("{PERMIT_PREFIX}{}", sealed.permit_id);
         let Some(id) = self.trees.meta.get(key.as_bytes())? else {
-            return Err(GatewayError::NotFound(format!(
-                "no pending inquiry of {} has permit {}",
-                self.name, sealed.permit_id
-            )));
+            return Err(GatewayError::NoPendingInquiry {
+                permit_id: sealed.permit_id.clone(),
+                tenant: self.name.clone(),
+            });
         };
         let id = String::from_utf8_lossy(&id).into_owned();
         let mut inquiry = self.get_inquiry(&id)?;
@@ -382,8 +383,7 @@ impl Tenant {
         let mut out = Vec::new();
         for item in range {
             let (_, v) = item?;
-            let inq =
-                Inquiry::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))?;
+            let inq = Inquiry::decode(v.as_ref())?;
             if (req.state == 0 || inq.state == req.state)
                 && (req.unified_address_number.is_empty()
                     || inq.unified_address_number == req.unified_address_number)

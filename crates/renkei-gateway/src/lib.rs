@@ -192,7 +192,7 @@ impl Gateway {
             .hub_reachable
             .store(resp.is_ok(), std::sync::atomic::Ordering::Relaxed);
         let resp = resp
-            .map_err(|s| GatewayError::Unavailable(format!("hub: {}", s.message())))?
+            .map_err(|s| GatewayError::hub_unreachable("hub", &s))?
             .into_inner();
         match resp.bundle {
             Some(signed) => self.install_master(&signed).await,
@@ -209,10 +209,10 @@ impl Gateway {
         display_name: &str,
     ) -> Result<String, GatewayError> {
         let t = self.inner.tenants.get(tenant).ok_or_else(|| {
-            GatewayError::NotFound(format!(
-                "this gateway hosts no tenant {tenant:?} (hosted: {})",
-                self.tenant_codes().join(", ")
-            ))
+            GatewayError::UnknownTenant {
+                agency: tenant.to_owned(),
+                hosted: self.tenant_codes().join(", "),
+            }
         })?;
         Ok(t.ops.bootstrap_admin(user, display_name).await?)
     }
@@ -256,7 +256,7 @@ impl Gateway {
                 records.update_counters().map(|_| ())
             })
             .await
-            .map_err(|e| GatewayError::Unavailable(format!("tree head task: {e}")))??;
+            .map_err(|e| GatewayError::task("tree head", e))??;
         }
         Ok(())
     }

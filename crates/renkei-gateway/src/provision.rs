@@ -302,9 +302,11 @@ impl Tenant {
                 status,
                 content,
             )
-            .map_err(|e| match e {
-                GatewayError::FailedPrecondition(m) => refused(RefusalCode::UnknownAgency, m),
-                other => refused(RefusalCode::Unavailable, format!("sealing failed: {other}")),
+            .map_err(|e| match e.refusal_code() {
+                RefusalCode::Unavailable => {
+                    refused(RefusalCode::Unavailable, format!("sealing failed: {e}"))
+                }
+                code => refused(code, e.to_string()),
             })?;
         record.outcome = outcome as i32;
         record.sealed_answer_sha256 = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));

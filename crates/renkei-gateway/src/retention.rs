@@ -24,8 +24,7 @@ impl Tenant {
         let mut purged = 0u64;
         for item in self.trees.inquiries.iter() {
             let (k, v) = item?;
-            let inq =
-                Inquiry::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))?;
+            let inq = Inquiry::decode(v.as_ref())?;
             if is_final(inq.state) && inq.completed_at_ms > 0 && inq.completed_at_ms <= cutoff {
                 self.trees.inquiries.remove(k)?;
                 self.trees
@@ -77,7 +76,7 @@ impl Tenant {
             records.purge_recorded_before(cutoff, &keeper, now, days)
         })
         .await
-        .map_err(|e| GatewayError::Unavailable(format!("record purge task: {e}")))?
+        .map_err(|e| GatewayError::task("record purge", e))?
         .map_err(GatewayError::from)
     }
 }

@@ -38,10 +38,12 @@ impl Local {
     pub(super) fn tenant<T>(&self, req: &Request<T>) -> Result<Arc<Tenant>, Status> {
         let id = peer(req)?;
         let Role::BackOffice { agency, .. } = &id.role else {
-            return Err(GatewayError::PermissionDenied(format!(
-                "the local side serves back-office systems; your certificate is for {}",
-                id.role
-            ))
+            return Err(GatewayError::WrongRole {
+                message: format!(
+                    "the local side serves back-office systems; your certificate is for {}",
+                    id.role
+                ),
+            }
             .into_status());
         };
         self.gw
@@ -49,9 +51,9 @@ impl Local {
             .get(agency.as_str())
             .cloned()
             .ok_or_else(|| {
-                GatewayError::PermissionDenied(format!(
-                    "this gateway does not host agency {agency}"
-                ))
+                GatewayError::ForeignAgency {
+                    agency: agency.to_string(),
+                }
                 .into_status()
             })
     }
@@ -238,13 +240,16 @@ impl Symbols for Local {
                     a.index = i as u64;
                     a
                 }
-                Err(GatewayError::NotFound(m)) => Acquisition {
-                    processing_serial: r.processing_serial,
-                    error: m,
-                    index: i as u64,
-                    ..Default::default()
+                // An unknown serial is that item's answer, not the stream's end.
+                Err(e) => match status(e) {
+                    s if s.code() == tonic::Code::NotFound => Acquisition {
+                        processing_serial: r.processing_serial,
+                        error: s.message().to_owned(),
+                        index: i as u64,
+                        ..Default::default()
+                    },
+                    s => return Err(s),
                 },
-                Err(e) => return Err(status(e)),
             })
         });
         Ok(Response::new(Box::pin(stream)))

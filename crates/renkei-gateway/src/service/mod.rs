@@ -6,6 +6,7 @@ mod log;
 mod network;
 mod ops;
 mod reports;
+mod status;
 mod system;
 
 use std::sync::Arc;

@@ -20,10 +20,12 @@ fn require_hub<T>(req: &Request<T>) -> Result<(), Status> {
     if matches!(id.role, Role::Hub) {
         Ok(())
     } else {
-        Err(GatewayError::PermissionDenied(format!(
-            "the network side accepts only the hub; your certificate is for {}",
-            id.role
-        ))
+        Err(GatewayError::WrongRole {
+            message: format!(
+                "the network side accepts only the hub; your certificate is for {}",
+                id.role
+            ),
+        }
         .into_status())
     }
 }
@@ -74,10 +76,10 @@ impl GatewayNetwork for Network {
             .answer
             .ok_or_else(|| GatewayError::invalid("answer", "is required").into_status())?;
         let tenant = self.gw.tenants.get(&answer.inquirer).ok_or_else(|| {
-            GatewayError::NotFound(format!(
-                "this gateway does not host agency {:?}",
-                answer.inquirer
-            ))
+            GatewayError::UnknownTenant {
+                agency: answer.inquirer.clone(),
+                hosted: self.gw.tenants.keys().cloned().collect::<Vec<_>>().join(", "),
+            }
             .into_status()
         })?;
         let master = self.gw.master.get().map_err(GatewayError::into_status)?;

@@ -77,7 +77,7 @@ fn outcome_of(e: &GatewayError) -> &'static str {
         GatewayError::NotFound(_) => "not-found",
         GatewayError::FailedPrecondition(_) => "refused",
         GatewayError::Unavailable(_) => "unavailable",
-        _ => "failed",
+        _ => e.audit_outcome(),
     }
 }
 
