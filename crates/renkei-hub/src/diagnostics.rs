@@ -60,10 +60,11 @@ impl Diagnostics for HubDiagnostics {
     ) -> Result<Response<TestPeersResponse>, Status> {
         let id = peer(&req)?;
         if !matches!(id.role, Role::Tenant { .. }) {
-            return Err(HubError::PermissionDenied(format!(
-                "the peer test is for gateways acting for a municipality; your certificate is for {}",
-                id.role
-            ))
+            return Err(HubError::WrongRole {
+                service: "the peer test",
+                allowed: "gateways acting for a municipality",
+                role: id.role.to_string(),
+            }
             .into_status());
         }
         let published = self.state.published();

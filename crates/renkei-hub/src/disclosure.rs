@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use prost::Message as _;
-use renkei_core::{AgencyCode, MyNumber, now_ms};
+use renkei_core::{AgencyCode, MyNumber};
+use renkei_exchange::hub::person_ref;
 use renkei_proto::v1::disclosure_server::Disclosure;
 use renkei_proto::v1::{
     DiscloseExchangesRequest, DiscloseExchangesResponse, DisclosedExchange, ExchangeRecord,
@@ -20,7 +21,7 @@ use renkei_transport::{Role, peer};
 use tonic::{Request, Response, Status};
 
 use crate::HubError;
-use crate::exchange::{HubState, person_ref};
+use crate::exchange::HubState;
 
 /// More than any one person's exchanges over the 7-year retention; a bound, not a page.
 const MAX_PER_AGENCY: usize = 10_000;
@@ -38,20 +39,23 @@ impl Disclosure for HubDisclosure {
     ) -> Result<Response<DiscloseExchangesResponse>, Status> {
         let id = peer(&req)?;
         if !matches!(id.role, Role::Portal { .. }) {
-            return Err(HubError::PermissionDenied(format!(
-                "disclosure is open to the resident portal only; your certificate is for {}",
-                id.role
-            ))
+            return Err(HubError::WrongRole {
+                service: "disclosure",
+                allowed: "the resident portal",
+                role: id.role.to_string(),
+            }
             .into_status());
         }
-        let my_number = MyNumber::parse(&req.get_ref().my_number)
-            .map_err(|e| HubError::invalid("my_number", e.to_string()).into_status())?;
+        let my_number = MyNumber::parse(&req.get_ref().my_number).map_err(|e| {
+            HubError::InvalidMyNumber {
+                message: e.to_string(),
+            }
+            .into_status()
+        })?;
         let state = self.state.clone();
         let resp = tokio::task::spawn_blocking(move || disclose(&state, &my_number))
             .await
-            .map_err(|e| {
-                HubError::FailedPrecondition(format!("disclosure task: {e}")).into_status()
-            })?
+            .map_err(|e| HubError::task("disclosure", e).into_status())?
             .map_err(HubError::into_status)?;
         tracing::info!(exchanges = resp.exchanges.len(), "disclosure answered");
         Ok(Response::new(resp))
@@ -75,9 +79,9 @@ fn disclose(state: &HubState, my_number: &MyNumber) -> Result<DiscloseExchangesR
     // A head over everything found, signed now if the log grew.
     let head = state.records.tree_head(true)?;
     let size = TreeHead::decode(head.tree_head.as_slice())
-        .map_err(|e| HubError::FailedPrecondition(format!("tree head: {e}")))?
+        .map_err(|e| HubError::UnreadableTreeHead(e.to_string()))?
         .tree_size;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     found.sort_by_key(|r| r.sequence);
     found.dedup_by_key(|r| r.sequence);
     let mut exchanges = Vec::with_capacity(found.len());

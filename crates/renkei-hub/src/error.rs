@@ -1,26 +1,40 @@
-use renkei_core::bounded_message;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-
-/// Everything that can go wrong in the hub. Mapped to a gRPC status exactly once, in
-/// [`HubError::into_status`]; refusals that are part of the exchange protocol are not
-/// errors but `Refusal` answers.
+/// Everything that can go wrong in the hub, named by cause. Mapped to a gRPC status exactly
+/// once, in the `edge` module; refusals that are part of the exchange protocol are not
+/// errors but `Refusal` answers (see `renkei_exchange::hub`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HubError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("{field}: {message}")]
-    InvalidArgument {
-        field: &'static str,
-        message: String,
+    /// The request is not one the hub treats as an exchange (malformed, or from the wrong
+    /// party); the cause is the exchange core's.
+    #[error(transparent)]
+    Denied(#[from] renkei_exchange::hub::Denied),
+    /// The caller's certificate is for a role this service does not serve.
+    #[error("{service} is open to {allowed} only; your certificate is for {role}")]
+    WrongRole {
+        service: &'static str,
+        allowed: &'static str,
+        role: String,
     },
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
+    #[error("{count} numbers in one request; at most {max} are allowed")]
+    TooManyNumbers { count: usize, max: usize },
+    #[error("{field}: is required")]
+    MissingField { field: &'static str },
+    /// A My Number that is not one; the message never repeats the number.
+    #[error("my_number: {message}")]
+    InvalidMyNumber { message: String },
+    /// The inquirer's gateway did not take a late answer; the provider may send it again.
+    #[error("the inquirer's gateway did not take the answer ({message}); try again")]
+    InquirerUnreachable { message: String },
+    #[error("metrics are off: add [metrics] listen = \"127.0.0.1:9465\" to the configuration")]
+    MetricsOff,
+    #[error("{task} task failed: {message}")]
+    TaskFailed { task: &'static str, message: String },
+    #[error("the route table lock was poisoned")]
+    RoutesPoisoned,
+    #[error("the record log's tree head is unreadable: {0}")]
+    UnreadableTreeHead(String),
     #[error("master data: {0}")]
     Master(#[from] renkei_master::MasterError),
     #[error("keys: {0}")]
@@ -35,38 +49,11 @@ pub enum HubError {
     Ledger(#[from] renkei_ledger::LedgerError),
 }
 
-impl From<renkei_store::SledError> for HubError {
-    fn from(e: renkei_store::SledError) -> Self {
-        HubError::Store(renkei_store::StoreError::from(e))
-    }
-}
-
 impl HubError {
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        HubError::InvalidArgument {
-            field,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn into_status(self) -> Status {
-        match self {
-            HubError::InvalidArgument { field, message } => Status::with_error_details(
-                Code::InvalidArgument,
-                bounded_message(&format!("{field}: {message}")),
-                ErrorDetails::with_bad_request_violation(field, bounded_message(&message)),
-            ),
-            HubError::PermissionDenied(m) => Status::permission_denied(bounded_message(&m)),
-            HubError::Records(renkei_records::RecordError::Ledger(
-                renkei_ledger::LedgerError::OutOfRange(m),
-            )) => Status::invalid_argument(bounded_message(&m)),
-            HubError::NotFound(m) => Status::not_found(bounded_message(&m)),
-            HubError::FailedPrecondition(m) => Status::failed_precondition(bounded_message(&m)),
-            other => {
-                // Internal detail goes to the log, not to the caller.
-                tracing::error!(error = %other, "hub internal error");
-                Status::internal("the hub failed to process the request; see the hub log")
-            }
+    pub(crate) fn task(task: &'static str, e: impl std::fmt::Display) -> HubError {
+        HubError::TaskFailed {
+            task,
+            message: e.to_string(),
         }
     }
 }

@@ -9,6 +9,7 @@
 mod config;
 mod diagnostics;
 mod disclosure;
+mod edge;
 mod error;
 mod exchange;
 mod log;
@@ -37,12 +38,21 @@ impl Hub {
     /// Loads keys and master data and opens storage. Fails early, with the file at fault,
     /// rather than serving with a partial configuration.
     pub fn open(config: HubConfig) -> Result<Hub, HubError> {
+        Hub::open_with_clock(config, renkei_core::SystemClock::shared())
+    }
+
+    /// [`Hub::open`] with time taken from `clock`: permits, records, master data and the
+    /// expiry of pending exchanges all read it, so a test can move time by hand.
+    pub fn open_with_clock(
+        config: HubConfig,
+        clock: renkei_core::SharedClock,
+    ) -> Result<Hub, HubError> {
         let metrics = config
             .metrics
             .as_ref()
             .map(|_| renkei_transport::Metrics::new());
         Ok(Hub {
-            state: Arc::new(exchange::HubState::open(config)?),
+            state: Arc::new(exchange::HubState::open(config, clock)?),
             metrics,
         })
     }
@@ -158,10 +168,7 @@ impl Hub {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
         let Some(metrics) = self.metrics.clone() else {
-            return Err(HubError::FailedPrecondition(
-                "metrics are off: add [metrics] listen = \"127.0.0.1:9465\" to the configuration"
-                    .into(),
-            ));
+            return Err(HubError::MetricsOff);
         };
         let state = self.state.clone();
         let into = metrics.clone();
@@ -169,7 +176,7 @@ impl Hub {
             into.record(|| {
                 metrics::gauge!("renkei_ledger_records").set(state.records.len() as f64);
                 metrics::gauge!("renkei_master_data_expires_in_seconds")
-                    .set(state.published().expires_in_secs(renkei_core::now_ms()));
+                    .set(state.published().expires_in_secs(state.clock.now_ms()));
             });
         });
         renkei_transport::serve_metrics(listener, metrics, refresh, shutdown).await?;
@@ -181,7 +188,7 @@ impl Hub {
         let records = self.state.records.clone();
         tokio::task::spawn_blocking(move || records.publish_tree_head())
             .await
-            .map_err(|e| HubError::FailedPrecondition(format!("tree head task: {e}")))??;
+            .map_err(|e| HubError::task("tree head", e))??;
         Ok(())
     }
 }

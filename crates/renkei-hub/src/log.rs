@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use renkei_exchange::record::HUB_KEEPER;
 use renkei_proto::v1::record_log_server::RecordLog;
 use renkei_proto::v1::{
     ConsistencyProof, GetConsistencyProofRequest, GetInclusionProofRequest, GetTreeHeadRequest,
@@ -28,10 +29,11 @@ fn auditor<T>(req: &Request<T>) -> Result<(), Status> {
     if matches!(id.role, Role::Auditor { .. }) {
         Ok(())
     } else {
-        Err(HubError::PermissionDenied(format!(
-            "the hub's record log is open to auditors only; your certificate is for {}",
-            id.role
-        ))
+        Err(HubError::WrongRole {
+            service: "the hub's record log",
+            allowed: "auditors",
+            role: id.role.to_string(),
+        }
         .into_status())
     }
 }
@@ -43,7 +45,7 @@ async fn blocking<T: Send + 'static>(
     let records = records.clone();
     tokio::task::spawn_blocking(move || f(&records))
         .await
-        .map_err(|e| HubError::FailedPrecondition(format!("record log task: {e}")).into_status())?
+        .map_err(|e| HubError::task("record log", e).into_status())?
         .map_err(|e| HubError::from(e).into_status())
 }
 
@@ -104,12 +106,17 @@ pub(crate) async fn publish_heads(
         }
         let records = state.records.clone();
         let days = state.config.limits.record_retention_days;
+        let now = state.clock.now_ms();
         let work = move || {
-            let now = renkei_core::now_ms();
             let cutoff = now.saturating_sub(i64::from(days) * 86_400_000);
-            records.purge_recorded_before(cutoff, crate::exchange::HUB_KEEPER, now, days)?;
+            records.purge_recorded_before(cutoff, HUB_KEEPER, now, days)?;
             records.publish_tree_head()
         };
+        match state.expire_pending().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "pending exchanges past retention forgotten"),
+            Err(e) => tracing::error!(error = %e, "expiring pending exchanges failed"),
+        }
         match tokio::task::spawn_blocking(work).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "signing the hub's tree head failed"),

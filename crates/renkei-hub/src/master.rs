@@ -25,6 +25,7 @@ pub(crate) fn publish(
     config: &MasterConfig,
     key: &SigningKey,
     previous_version: u64,
+    now_ms: i64,
 ) -> Result<Published, HubError> {
     let files = MasterFiles {
         agencies: config.agencies.clone(),
@@ -43,7 +44,7 @@ pub(crate) fn publish(
             })?;
         agency.endpoint = endpoint.clone();
     }
-    let now = renkei_core::now_ms();
+    let now = now_ms;
     // Versions only move forward, even if the clock steps back.
     bundle.version = (now as u64).max(previous_version + 1);
     bundle.issued_at_ms = now;
@@ -85,7 +86,7 @@ pub(crate) async fn renew(state: Arc<HubState>, stop: impl Future<Output = ()>) 
         .clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         let published = state.published();
-        let wait_ms = (published.renew_at_ms() - renkei_core::now_ms()).max(0);
+        let wait_ms = (published.renew_at_ms() - state.clock.now_ms()).max(0);
         let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
         tracing::debug!(
             version = published.data.version(),
@@ -108,7 +109,7 @@ pub(crate) async fn renew(state: Arc<HubState>, stop: impl Future<Output = ()>) 
                 continue;
             }
             Ok(Err(e)) => e.to_string(),
-            Err(e) => format!("renewal task: {e}"),
+            Err(e) => HubError::task("master data renewal", e).to_string(),
         };
         tracing::error!(
             version = published.data.version(),

@@ -38,10 +38,7 @@ impl Routes {
         server_name: &str,
     ) -> Result<GatewayNetworkClient<Channel>, HubError> {
         let key = (endpoint.to_owned(), server_name.to_owned());
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| HubError::Config("route table poisoned".into()))?;
+        let mut clients = self.clients.lock().map_err(|_| HubError::RoutesPoisoned)?;
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }

@@ -23,9 +23,11 @@ fn caller_tenant<T>(req: &Request<T>) -> Result<AgencyCode, Status> {
     let id = peer(req)?;
     match &id.role {
         Role::Tenant { agency } => Ok(agency.clone()),
-        other => Err(HubError::PermissionDenied(format!(
-            "the hub serves gateways acting for a municipality; your certificate is for {other}"
-        ))
+        other => Err(HubError::WrongRole {
+            service: "the hub",
+            allowed: "gateways acting for a municipality",
+            role: other.to_string(),
+        }
         .into_status()),
     }
 }
@@ -82,7 +84,7 @@ impl Hub for HubService {
         let outcome = Outcome::try_from(req.outcome).unwrap_or(Outcome::Unspecified);
         let answer = req
             .answer
-            .ok_or_else(|| HubError::invalid("answer", "is required").into_status())?;
+            .ok_or_else(|| HubError::MissingField { field: "answer" }.into_status())?;
         self.state
             .deliver_late_answer(&caller, answer, outcome)
             .await
@@ -104,10 +106,11 @@ impl HubRecords for HubRecordsService {
     ) -> Result<Response<ListHubRecordsResponse>, Status> {
         let id = peer(&req)?;
         if !matches!(id.role, Role::Auditor { .. }) {
-            return Err(HubError::PermissionDenied(format!(
-                "the hub's records are open to auditors only; your certificate is for {}",
-                id.role
-            ))
+            return Err(HubError::WrongRole {
+                service: "the hub's records",
+                allowed: "auditors",
+                role: id.role.to_string(),
+            }
             .into_status());
         }
         let r = req.into_inner();
