@@ -5,12 +5,18 @@
 //! acknowledged only after its bytes are on disk; appends that arrive together share one
 //! `fdatasync` (group commit).
 //!
-//! Segment format (docs/decisions/0004 and 0020): files `seg-<first seq as 16 hex
-//! digits>.log`, each a sequence of frames `len: u32 BE ‖ seq: u64 BE ‖ leaf hash: 32
-//! bytes ‖ entry: len bytes`, where the leaf hash is SHA-256(0x00 ‖ entry) as in RFC 9162.
-//! The entries form an RFC 9162 Merkle tree; signed tree heads go to `heads.log` in the
-//! same directory. A frame cut short by a crash is discarded on open; a complete frame
-//! whose hash or sequence number does not match is corruption and is reported.
+//! Segment format (docs/decisions/0004, 0020 and 0078): files `seg-<first seq as 16 hex
+//! digits>.log`, each the 8-byte format version `RNKLOG\0\x03` then frames `len: u32 BE ‖
+//! seq: u64 BE ‖ leaf hash: 32 ‖ mac: 16 ‖ check: 4 ‖ entry: len bytes`. The leaf hash is
+//! SHA-256(0x00 ‖ entry) as in RFC 9162; `mac` is HMAC-SHA256(seq ‖ leaf hash), cut to
+//! 16 bytes, under a [`FrameKey`] derived from the keeper's signing key; `check` is the
+//! first 4 bytes of SHA-256 over the 60 header bytes before it. The entries form an RFC
+//! 9162 Merkle tree; signed tree heads go to `heads.log` in the same directory.
+//!
+//! On open, one incomplete final frame (a write cut by a crash, never acknowledged) is
+//! cut and the cut logged; anything else that does not check (a damaged length, hash or
+//! sequence number; a record after the last signed head without a valid MAC) refuses the
+//! open, names the file and offset, and leaves every file as it was.
 #![forbid(unsafe_code)]
 
 mod heads;
@@ -29,7 +35,8 @@ use renkei_proto::v1::{SignedTreeHead, TreeHead};
 pub use merkle::{
     CompactRange, Hash, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
-pub use verify::{Problem, VerifyReport, scan_log, verify_log};
+pub use segment::FrameKey;
+pub use verify::{Problem, ProblemKind, VerifyReport, scan_log, verify_log, verify_log_with};
 
 /// Why the log failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +65,19 @@ pub enum LedgerError {
     NoSigner,
     #[error("tree head: {0}")]
     Crypto(#[from] renkei_crypto::CryptoError),
+    /// Records after the latest signed head whose frames do not carry a valid MAC under
+    /// the keeper's key: written by someone without it (an offline append), so they are
+    /// never signed into a head.
+    #[error(
+        "record log {path}: record {record} at offset {offset} (and {later} after it) carries no valid authenticator: it was appended after the last signed tree head without this log's key; refusing to open so it is never signed into a head (run `renkei ledger verify`)",
+        later = count.saturating_sub(1)
+    )]
+    Unauthenticated {
+        path: PathBuf,
+        offset: u64,
+        record: u64,
+        count: u64,
+    },
 }
 
 /// Tuning for a log.
@@ -184,23 +204,40 @@ impl Ledger {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let index = segment::recover(dir)?;
-        let heads = heads::Heads::open(dir)?;
+        // Everything is read and checked before anything on disk changes: a log that is
+        // refused is left exactly as found, for `renkei ledger verify` and for evidence.
+        let heads = heads::HeadsScan::read(dir)?;
+        let frame_key = signer.as_ref().map(|s| Arc::new(FrameKey::derive(&s.key)));
+        let signed_upto = heads.latest.as_ref().map_or(0, |(_, h, _)| h.tree_size);
+        let scan = segment::recover(dir, frame_key.as_deref().map(|k| (k, signed_upto)))?;
+        let index = &scan.index;
+        let heads_path = dir.join(heads::HEADS_FILE);
+        if let (Some(signer), Some((signed, _, offset))) = (&signer, &heads.latest) {
+            // A damaged or substituted latest head must not become the base of the next.
+            renkei_crypto::verify_tree_head(&signer.key.public_key(), signed).map_err(|e| {
+                LedgerError::Corrupt {
+                    path: heads_path.clone(),
+                    offset: *offset,
+                    reason: format!(
+                        "the latest signed tree head does not verify under this log's key ({e}); run `renkei ledger verify`"
+                    ),
+                }
+            })?;
+        }
         // The latest signed head must still describe this log: if it does not, records
         // it covered were lost or changed, and appending more would hide that.
-        if let Some((_, head)) = heads
+        if let Some((_, head, offset)) = heads
             .latest
             .as_ref()
-            .filter(|(_, h)| h.tree_size >= index.tree.purged())
+            .filter(|(_, h, _)| h.tree_size >= index.tree.purged())
         {
-            let path = dir.join(heads::HEADS_FILE);
             let root =
                 index
                     .tree
-                    .root(&index, head.tree_size)
+                    .root(index, head.tree_size)
                     .map_err(|_| LedgerError::Corrupt {
-                        path: path.clone(),
-                        offset: 0,
+                        path: heads_path.clone(),
+                        offset: *offset,
                         reason: format!(
                             "the latest signed tree head covers {} records but the log holds {}",
                             head.tree_size,
@@ -209,8 +246,8 @@ impl Ledger {
                     })?;
             if root.as_slice() != head.root_hash.as_slice() {
                 return Err(LedgerError::Corrupt {
-                    path,
-                    offset: 0,
+                    path: heads_path,
+                    offset: *offset,
                     reason: format!(
                         "the records do not match the latest signed tree head (size {}); run `renkei ledger verify`",
                         head.tree_size
@@ -218,8 +255,15 @@ impl Ledger {
                 });
             }
         }
-        let index = Arc::new(RwLock::new(index));
-        let writer = Arc::new(writer::Writer::start(dir.to_owned(), index.clone(), opts)?);
+        scan.apply()?;
+        let heads = heads.open()?;
+        let index = Arc::new(RwLock::new(scan.index));
+        let writer = Arc::new(writer::Writer::start(
+            dir.to_owned(),
+            index.clone(),
+            opts,
+            frame_key,
+        )?);
         Ok(Ledger {
             dir: dir.to_owned(),
             index,
@@ -477,13 +521,14 @@ mod tests {
         assert_eq!(log.len(), 3);
         assert_eq!(log.append(vec![9]).await.unwrap(), 3);
         drop(log);
-        // A flipped byte inside a complete frame is corruption.
+        // A flipped byte inside a complete frame is corruption, at that frame.
+        let first = segment::SEGMENT_MAGIC.len();
         let mut bytes = std::fs::read(&seg).unwrap();
-        bytes[segment::HEADER as usize + 2] ^= 0xff;
+        bytes[first + segment::HEADER as usize + 2] ^= 0xff;
         std::fs::write(&seg, &bytes).unwrap();
         let err = Ledger::open(dir.path(), LedgerOptions::default()).unwrap_err();
         assert!(
-            matches!(err, LedgerError::Corrupt { offset: 0, .. }),
+            matches!(err, LedgerError::Corrupt { offset, .. } if offset == first as u64),
             "{err}"
         );
     }
@@ -493,26 +538,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = LedgerOptions { segment_bytes: 300 };
         let mut leaves = Vec::new();
+        let (key, pkcs8) = SigningKey::generate().unwrap();
+        let public = key.public_key();
+        let signer = |key| HeadSigner {
+            log_id: "hub".into(),
+            key,
+        };
         {
-            let log = Ledger::open(dir.path(), opts.clone()).unwrap();
+            let log = Ledger::open_signed(dir.path(), opts.clone(), signer(key)).unwrap();
             for i in 0..75u32 {
                 let e = format!("entry {i}").into_bytes();
                 leaves.push(leaf_hash(&e));
                 log.append(e).await.unwrap();
             }
+        }
+        {
+            let log = Ledger::open(dir.path(), opts.clone()).unwrap();
             assert!(matches!(log.sign_head(1), Err(LedgerError::NoSigner)));
         }
-        let (key, _) = SigningKey::generate().unwrap();
-        let public = key.public_key();
-        let log = Ledger::open_signed(
-            dir.path(),
-            opts,
-            HeadSigner {
-                log_id: "hub".into(),
-                key,
-            },
-        )
-        .unwrap();
+        let key = SigningKey::from_pkcs8(&pkcs8).unwrap();
+        // Reopened with its key, the log accepts its own unsigned records (their MACs).
+        let log = Ledger::open_signed(dir.path(), opts, signer(key)).unwrap();
         for n in [1u64, 16, 33, 75] {
             let root = merkle::root_of(&leaves[..n as usize]);
             assert_eq!(log.root(n).unwrap(), root);

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock, mpsc};
 use tokio::sync::oneshot;
 
 use crate::merkle::Hash;
-use crate::segment::{HEADER, MAX_ENTRY, encode_frame, segment_name};
+use crate::segment::{FrameKey, HEADER, MAX_ENTRY, SEGMENT_MAGIC, encode_frame, segment_name};
 use crate::{Index, LedgerError, LedgerOptions, Location};
 
 type Reply = oneshot::Sender<Result<u64, String>>;
@@ -50,10 +50,16 @@ struct Active {
     size: u64,
     segment: u32,
     opts: LedgerOptions,
+    key: Option<Arc<FrameKey>>,
 }
 
 impl Active {
-    fn open(dir: PathBuf, index: &mut Index, opts: LedgerOptions) -> Result<Active, LedgerError> {
+    fn open(
+        dir: PathBuf,
+        index: &mut Index,
+        opts: LedgerOptions,
+        key: Option<Arc<FrameKey>>,
+    ) -> Result<Active, LedgerError> {
         if index.segments.is_empty() {
             let path = dir.join(segment_name(index.len()));
             index.segments.push(path);
@@ -70,16 +76,37 @@ impl Active {
             })?;
         let size = file
             .metadata()
-            .map_err(|source| LedgerError::Io { path, source })?
+            .map_err(|source| LedgerError::Io {
+                path: path.clone(),
+                source,
+            })?
             .len();
-        sync_dir(&dir)?;
-        Ok(Active {
+        let mut active = Active {
             dir,
             file,
             size,
             segment,
             opts,
-        })
+            key,
+        };
+        if size == 0 {
+            active.start_segment(&path)?;
+        }
+        sync_dir(&active.dir)?;
+        Ok(active)
+    }
+
+    /// Every segment begins with its format version, durable before any frame.
+    fn start_segment(&mut self, path: &std::path::Path) -> Result<(), LedgerError> {
+        self.file
+            .write_all(SEGMENT_MAGIC)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|source| LedgerError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        self.size = SEGMENT_MAGIC.len() as u64;
+        Ok(())
     }
 
     /// Starts a new segment file; the caller publishes its path to the index.
@@ -94,6 +121,7 @@ impl Active {
             })?;
         self.segment += 1;
         self.size = 0;
+        self.start_segment(&path)?;
         sync_dir(&self.dir)
     }
 }
@@ -113,10 +141,11 @@ impl Writer {
         dir: PathBuf,
         index: Arc<RwLock<Index>>,
         opts: LedgerOptions,
+        key: Option<Arc<FrameKey>>,
     ) -> Result<Writer, LedgerError> {
         let mut active = {
             let mut guard = index.write().map_err(|_| LedgerError::WriterGone)?;
-            Active::open(dir.clone(), &mut guard, opts)?
+            Active::open(dir.clone(), &mut guard, opts, key)?
         };
         let (tx, rx) = mpsc::channel::<(Vec<u8>, Reply)>();
         let counters = Arc::new(Counters::default());
@@ -207,7 +236,7 @@ fn write_batch(
     let mut new_locs = Vec::with_capacity(batch.len());
     for (i, (entry, _)) in batch.iter().enumerate() {
         let pending = active.size + buf.len() as u64;
-        if pending > 0 && pending >= active.opts.segment_bytes {
+        if pending > SEGMENT_MAGIC.len() as u64 && pending >= active.opts.segment_bytes {
             flush(active, &mut buf)?;
             publish(index, &mut new_locs, None)?;
             let path = active.dir.join(segment_name(first_seq + i as u64));
@@ -215,7 +244,7 @@ fn write_batch(
             publish(index, &mut Vec::new(), Some(path))?;
         }
         let offset = active.size + buf.len() as u64 + HEADER;
-        let hash = encode_frame(&mut buf, first_seq + i as u64, entry);
+        let hash = encode_frame(&mut buf, first_seq + i as u64, entry, active.key.as_deref());
         new_locs.push((
             Location {
                 segment: active.segment,
