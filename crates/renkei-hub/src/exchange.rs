@@ -287,3 +287,7 @@ impl HubState {
         Ok(self.records.query(q)?)
     }
 }
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;
