@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use renkei_ledger::{Ledger, LedgerOptions};
+use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 
 /// About the size of an encoded ExchangeRecord (ids, agency codes, two SHA-256 hex digests).
 const ENTRY_BYTES: usize = 250;
@@ -76,5 +76,37 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append);
+/// The cost of the per-frame MAC (docs/decisions/0078): the same batches on tmpfs, by a
+/// log opened without a key and by one opened with its keeper's key.
+fn mac(c: &mut Criterion) {
+    if !Path::new("/dev/shm").is_dir() {
+        return;
+    }
+    let rt = runtime();
+    let mut g = c.benchmark_group("frame mac");
+    g.measurement_time(Duration::from_secs(5));
+    let n = 1024usize;
+    g.throughput(Throughput::Elements(n as u64));
+    let plain_dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let plain = open(plain_dir.path());
+    g.bench_function("batch 1024, tmpfs, no key (zero MAC)", |b| {
+        b.iter(|| rt.block_on(appends(&plain, n)))
+    });
+    let signed_dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let signed = Ledger::open_signed(
+        signed_dir.path(),
+        LedgerOptions::default(),
+        HeadSigner {
+            log_id: "bench".into(),
+            key: renkei_crypto::SigningKey::generate().unwrap().0,
+        },
+    )
+    .unwrap();
+    g.bench_function("batch 1024, tmpfs, keeper's key (HMAC per frame)", |b| {
+        b.iter(|| rt.block_on(appends(&signed, n)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, mac);
 criterion_main!(benches);
