@@ -28,7 +28,7 @@ async fn a_resident_sees_their_exchanges_across_agencies_with_proofs_and_embargo
     let movers = tc.movers().await;
     let (y, s) = &movers[0];
     let (other_y, other_s) = &movers[1];
-    let now = renkei_core::now_ms();
+    let now = renkei_core::Clock::now_ms(&renkei_core::SystemClock);
 
     let mut expected = BTreeSet::new();
     // 札幌市 asks 横浜市 about the person, and 横浜市 asks 札幌市: two agencies' symbols.

@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use renkei_cli::cluster::GATEWAY_SERVER_NAME;
-use renkei_cli::population;
 use renkei_e2e::*;
 use renkei_proto::v1::inquiries_client::InquiriesClient;
 use renkei_proto::v1::records_client::RecordsClient;
@@ -17,6 +15,8 @@ use renkei_proto::v1::{
     AcquireSymbolRequest, GetInquiryRequest, InquiryState, ListRecordsRequest,
     RegisterAddressNumberRequest,
 };
+use renkei_testkit::cluster::GATEWAY_SERVER_NAME;
+use renkei_testkit::population;
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_cli::population;
 use renkei_e2e::*;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_proto::v1::hub_records_client::HubRecordsClient;
@@ -16,6 +15,7 @@ use renkei_proto::v1::{
     ProvisionCopy, PutCopyRequest, RefusalCode, RegisterAddressNumberRequest, content,
     exchange_response,
 };
+use renkei_testkit::population;
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +327,7 @@ async fn the_hub_never_holds_the_plaintext() {
         provider: YOKOHAMA.into(),
         procedure: "vaccination".into(),
         item: 25,
-        created_at_ms: renkei_core::now_ms(),
+        created_at_ms: renkei_core::Clock::now_ms(&renkei_core::SystemClock),
         nonce: vec![1; 16],
         ..Default::default()
     };

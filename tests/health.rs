@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_cli::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
 use renkei_e2e::*;
 use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig, TlsFiles};
 use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
@@ -14,59 +13,15 @@ use renkei_proto::v1::hub_client::HubClient;
 use renkei_proto::v1::{
     GetMasterDataRequest, MasterBundle, PeerStatus, SignedMasterBundle, TestPeersRequest,
 };
+use renkei_testkit::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::net::TcpListener;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-fn backoffice_at(addr: &str) -> tonic::transport::Channel {
-    let d = certs_dir();
-    let creds = Credentials::load(
-        &d.join("ca.pem"),
-        &d.join("backoffice-011002.pem"),
-        &d.join("backoffice-011002.key.pem"),
-    )
-    .unwrap();
-    renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default()).unwrap()
-}
-
-async fn status(addr: &str) -> i32 {
-    let d = certs_dir();
-    let creds = Credentials::load(
-        &d.join("ca.pem"),
-        &d.join("backoffice-011002.pem"),
-        &d.join("backoffice-011002.key.pem"),
-    )
-    .unwrap();
-    let ch =
-        renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default())
-            .unwrap();
-    HealthClient::new(ch)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-}
-
-/// Polls until the status is `want` (the background check runs every half second at most).
-async fn wait_for(addr: &str, want: ServingStatus) {
-    for _ in 0..50 {
-        if status(addr).await == want as i32 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("health never became {want:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_fails_without_master_data_or_a_reachable_hub() {
     let tc = TestCluster::start().await;
-    wait_for(
+    wait_for_health(
         &tc.cluster.gateway_local_addr.to_string(),
         ServingStatus::Serving,
     )
@@ -124,7 +79,7 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
     let served = tokio::spawn(gw.clone().serve(local, network, async {
         let _ = stopped.await;
     }));
-    wait_for(&addr, ServingStatus::NotServing).await;
+    wait_for_health(&addr, ServingStatus::NotServing).await;
     assert!(gw.health_problem().unwrap().contains("no master data"));
 
     // Valid master data, but the hub still unreachable: still not serving.
@@ -139,7 +94,7 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let why = gw.health_problem().unwrap();
     assert!(why.contains("unreachable"), "{why}");
-    assert_eq!(status(&addr).await, ServingStatus::NotServing as i32);
+    assert_eq!(health_status(&addr).await, ServingStatus::NotServing as i32);
 
     // The peer test names the broken link.
     let peers = DiagnosticsClient::new(backoffice_at(&addr))
@@ -160,7 +115,7 @@ async fn health_fails_without_master_data_or_a_reachable_hub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_test_reaches_the_hub_and_each_connected_agency() {
     let tc = TestCluster::start().await;
-    wait_for(
+    wait_for_health(
         &tc.cluster.gateway_local_addr.to_string(),
         ServingStatus::Serving,
     )
@@ -217,12 +172,12 @@ async fn reissued(tc: &TestCluster, version_ahead: u64, expires_at_ms: i64) -> S
 async fn health_fails_when_master_data_expires_though_the_hub_is_reachable() {
     let tc = TestCluster::start().await;
     let addr = tc.cluster.gateway_local_addr.to_string();
-    wait_for(&addr, ServingStatus::Serving).await;
+    wait_for_health(&addr, ServingStatus::Serving).await;
     let movers = tc.movers().await;
 
     // A bundle that expires in two seconds, newer than anything the hub will offer, so
     // the hub's refreshes do not replace it.
-    let soon = renkei_core::now_ms() + 2_000;
+    let soon = renkei_core::Clock::now_ms(&renkei_core::SystemClock) + 2_000;
     let short = reissued(&tc, 1_000_000_000_000, soon).await;
     let installed = tc.cluster.gateway.install_master(&short).await.unwrap();
     assert!(
@@ -230,10 +185,10 @@ async fn health_fails_when_master_data_expires_though_the_hub_is_reachable() {
         "{installed:?}"
     );
     assert_eq!(tc.cluster.gateway.health_problem(), None);
-    assert_eq!(status(&addr).await, ServingStatus::Serving as i32);
+    assert_eq!(health_status(&addr).await, ServingStatus::Serving as i32);
 
-    wait_for(&addr, ServingStatus::NotServing).await;
-    assert!(renkei_core::now_ms() >= soon);
+    wait_for_health(&addr, ServingStatus::NotServing).await;
+    assert!(renkei_core::Clock::now_ms(&renkei_core::SystemClock) >= soon);
     let why = tc.cluster.gateway.health_problem().unwrap();
     assert!(why.contains("expired"), "{why}");
     // The hub answers; it is the master data that is stale.
@@ -242,7 +197,7 @@ async fn health_fails_when_master_data_expires_though_the_hub_is_reachable() {
         matches!(refreshed, renkei_gateway::Installed::NotNewer(_)),
         "{refreshed:?}"
     );
-    assert_eq!(status(&addr).await, ServingStatus::NotServing as i32);
+    assert_eq!(health_status(&addr).await, ServingStatus::NotServing as i32);
     // Work that needs valid master data is refused with UNAVAILABLE, saying why.
     let err = tc
         .ask(
@@ -258,9 +213,14 @@ async fn health_fails_when_master_data_expires_though_the_hub_is_reachable() {
     assert!(err.message().contains("expired"), "{err:?}");
 
     // Fresh master data: serving again.
-    let fresh = reissued(&tc, 2_000_000_000_000, renkei_core::now_ms() + 86_400_000).await;
+    let fresh = reissued(
+        &tc,
+        2_000_000_000_000,
+        renkei_core::Clock::now_ms(&renkei_core::SystemClock) + 86_400_000,
+    )
+    .await;
     tc.cluster.gateway.install_master(&fresh).await.unwrap();
-    wait_for(&addr, ServingStatus::Serving).await;
+    wait_for_health(&addr, ServingStatus::Serving).await;
     assert_eq!(tc.cluster.gateway.health_problem(), None);
     tc.stop().await;
 }

@@ -27,8 +27,8 @@ use tonic::Code;
 const DEADLINE_MS: u64 = 400;
 
 type Pair = (
-    renkei_cli::population::Resident,
-    renkei_cli::population::Resident,
+    renkei_testkit::population::Resident,
+    renkei_testkit::population::Resident,
 );
 
 async fn start(expiry_secs: u64) -> TestCluster {
@@ -659,7 +659,7 @@ async fn a_flagged_record_looks_to_the_inquirer_like_an_ordinary_slow_answer() {
     });
 
     // Two movers; both copies at 横浜市 hold the same history; the first is flagged.
-    let movers = renkei_cli::population::movers(today());
+    let movers = renkei_testkit::population::movers(today());
     let history = movers[0].0.history.clone().unwrap();
     for (y, _) in &movers {
         tc.enrol(YOKOHAMA, std::slice::from_ref(y)).await;
@@ -668,7 +668,7 @@ async fn a_flagged_record_looks_to_the_inquirer_like_an_ordinary_slow_answer() {
                 copy: Some(ProvisionCopy {
                     unified_address_number: y.unified_address_number.clone(),
                     item: 25,
-                    content: Some(renkei_cli::population::content(&history)),
+                    content: Some(renkei_testkit::population::content(&history)),
                     ..Default::default()
                 }),
             })
@@ -704,7 +704,7 @@ async fn a_flagged_record_looks_to_the_inquirer_like_an_ordinary_slow_answer() {
             provider: YOKOHAMA.into(),
             procedure: "vaccination".into(),
             item: 25,
-            created_at_ms: renkei_core::now_ms(),
+            created_at_ms: renkei_core::Clock::now_ms(&renkei_core::SystemClock),
             nonce: vec![i as u8; 16],
             disclose_after_ms: 0,
         };
@@ -851,7 +851,7 @@ async fn without_a_copy_the_inquiry_is_held_and_answered_by_hand() {
                 permit_id: permit_id.clone(),
                 decision: Decision::Approve as i32,
                 confirmations: Some(confirmed()),
-                manual_content: Some(renkei_cli::population::content(&content)),
+                manual_content: Some(renkei_testkit::population::content(&content)),
             }))
             .await
     };
@@ -897,7 +897,9 @@ async fn a_flagged_record_is_answered_from_its_copy_not_by_hand() {
             permit_id,
             decision: Decision::Approve as i32,
             confirmations: Some(confirmed()),
-            manual_content: Some(renkei_cli::population::content(y.history.as_ref().unwrap())),
+            manual_content: Some(renkei_testkit::population::content(
+                y.history.as_ref().unwrap(),
+            )),
         }))
         .await
         .unwrap_err();
@@ -938,7 +940,7 @@ fn channel_to(local: &str, name: &str) -> tonic::transport::Channel {
     .unwrap();
     renkei_transport::channel(
         local,
-        renkei_cli::cluster::GATEWAY_SERVER_NAME,
+        renkei_testkit::cluster::GATEWAY_SERVER_NAME,
         &creds,
         &renkei_transport::ClientOptions::default(),
     )
@@ -957,7 +959,7 @@ async fn a_held_inquiry_and_its_approver_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, local, otp) = start_node(dir.path());
     assert!(!otp.is_empty());
-    let (y, s) = renkei_cli::population::movers(today()).remove(0);
+    let (y, s) = renkei_testkit::population::movers(today()).remove(0);
     for (code, r) in [(YOKOHAMA, &y), (SAPPORO, &s)] {
         let ch = channel_to(&local, &format!("backoffice-{code}"));
         let mut sym = SymbolsClient::new(ch.clone());
@@ -978,7 +980,7 @@ async fn a_held_inquiry_and_its_approver_survive_kill_9() {
                     copy: Some(ProvisionCopy {
                         unified_address_number: r.unified_address_number.clone(),
                         item: 25,
-                        content: Some(renkei_cli::population::content(h)),
+                        content: Some(renkei_testkit::population::content(h)),
                         ..Default::default()
                     }),
                 })

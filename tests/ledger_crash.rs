@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_cli::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
-use renkei_cli::population;
 use renkei_e2e::*;
 use renkei_proto::v1::inquiries_client::InquiriesClient;
 use renkei_proto::v1::record_log_client::RecordLogClient;
@@ -20,6 +18,8 @@ use renkei_proto::v1::{
     AcquireSymbolRequest, ExchangeRecord, GetConsistencyProofRequest, GetInclusionProofRequest,
     GetTreeHeadRequest, ListRecordsRequest, RegisterAddressNumberRequest, TreeHead,
 };
+use renkei_testkit::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
+use renkei_testkit::population;
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;

@@ -6,25 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use renkei_cli::cluster::GATEWAY_SERVER_NAME;
 use renkei_e2e::*;
 use renkei_hub::Validity;
 use renkei_proto::v1::InquiryState;
-use renkei_transport::{ClientOptions, Credentials};
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-async fn status(client: &mut HealthClient<tonic::transport::Channel>) -> i32 {
-    client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_stays_serving_past_the_first_bundles_expiry() {
@@ -34,28 +19,14 @@ async fn gateway_stays_serving_past_the_first_bundles_expiry() {
     })
     .await;
     let first_version = tc.cluster.hub.master_version();
-    let d = certs_dir();
-    let creds = Credentials::load(
-        &d.join("ca.pem"),
-        &d.join("backoffice-011002.pem"),
-        &d.join("backoffice-011002.key.pem"),
-    )
-    .unwrap();
-    let ch = renkei_transport::channel(
-        &tc.cluster.gateway_local_addr.to_string(),
-        GATEWAY_SERVER_NAME,
-        &creds,
-        &ClientOptions::default(),
-    )
-    .unwrap();
-    let mut health = HealthClient::new(ch);
+    let addr = tc.cluster.gateway_local_addr.to_string();
     let movers = tc.movers().await;
 
     // The first bundle expires 20 s after the hub opened; watch for 25 s.
     let start = Instant::now();
     let mut gateway_versions = vec![tc.cluster.gateway.master_version().unwrap()];
     while start.elapsed() < Duration::from_secs(25) {
-        let s = status(&mut health).await;
+        let s = health_status(&addr).await;
         assert_eq!(
             s,
             ServingStatus::Serving as i32,

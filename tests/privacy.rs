@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use renkei_cli::population;
 use renkei_e2e::*;
 use renkei_proto::v1::{AcquireSymbolRequest, AcquisitionState, RegisterAddressNumberRequest};
+use renkei_testkit::population;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -30,7 +30,7 @@ async fn crafted(tc: &TestCluster) -> Crafted {
     let movers = tc.movers().await;
     let my = MyNumber::parse(&movers[0].0.my_number).unwrap();
     let symbols = renkei_crypto::read_symbol_key(&certs_dir().join("keys/hub.symbol.key")).unwrap();
-    let now = renkei_core::now_ms();
+    let now = renkei_core::Clock::now_ms(&renkei_core::SystemClock);
     let inquiry_id = format!(
         "inq-crafted-{}",
         hex::encode(renkei_crypto::random_bytes::<4>().unwrap())
@@ -161,7 +161,7 @@ async fn an_altered_permit_is_refused() {
 async fn an_expired_permit_is_refused() {
     let tc = TestCluster::start().await;
     let mut c = crafted(&tc).await;
-    c.permit.expires_at_ms = renkei_core::now_ms() - 1;
+    c.permit.expires_at_ms = renkei_core::Clock::now_ms(&renkei_core::SystemClock) - 1;
     let resp = deliver(
         &tc,
         YOKOHAMA,
@@ -588,7 +588,7 @@ async fn oversized_messages_are_refused() {
             copy: Some(ProvisionCopy {
                 unified_address_number: "1".into(),
                 item: 25,
-                content: Some(renkei_cli::population::content(&huge)),
+                content: Some(renkei_testkit::population::content(&huge)),
                 ..Default::default()
             }),
         })

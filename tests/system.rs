@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use renkei_cli::cluster::{Cluster, ClusterOptions};
-use renkei_cli::population::{self, Resident};
 use renkei_e2e::ops::*;
 use renkei_e2e::*;
 use renkei_proto::v1::operators_client::OperatorsClient;
@@ -16,6 +14,8 @@ use renkei_proto::v1::{
     LoginRequest, LogoutRequest, ProvisionCopy, PutCopyRequest, QueryAuditRequest,
     RegisterAddressNumberRequest, SetMaintenanceRequest, WhoAmIRequest,
 };
+use renkei_testkit::cluster::{Cluster, ClusterOptions};
+use renkei_testkit::population::{self, Resident};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -131,7 +131,7 @@ async fn login_again(cluster: &Cluster, code: &str, s: &Session) -> Session {
         let creds = cluster.credentials(&format!("terminal-{code}")).unwrap();
         renkei_transport::channel(
             &cluster.gateway_local_addr.to_string(),
-            renkei_cli::cluster::GATEWAY_SERVER_NAME,
+            renkei_testkit::cluster::GATEWAY_SERVER_NAME,
             &creds,
             &renkei_transport::ClientOptions::default(),
         )

@@ -1,5 +1,6 @@
 //! Shared harness for the end-to-end tests: a real hub and gateway on loopback with mTLS
-//! (`renkei_cli::cluster`), the demo population, and clients for each role.
+//! (`renkei_testkit::cluster`), the demo population, clients for each role, and gateway
+//! health.
 #![forbid(unsafe_code)]
 #![allow(missing_debug_implementations, unreachable_pub, clippy::unwrap_used)]
 
@@ -9,16 +10,17 @@ use std::path::PathBuf;
 
 pub mod ops;
 
-use renkei_cli::cluster::{Cluster, ClusterOptions};
-use renkei_cli::population::{self, Resident};
 use renkei_proto::v1::inquiries_client::InquiriesClient;
 use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
 use renkei_proto::v1::symbols_client::SymbolsClient;
-use renkei_proto::v1::{
-    AcquireSymbolRequest, AcquisitionState, Inquiry, ProvisionCopy, PutCopyRequest,
-    RegisterAddressNumberRequest, SubmitInquiryRequest,
-};
+use renkei_proto::v1::{Inquiry, SubmitInquiryRequest};
+use renkei_testkit::cluster::{Cluster, ClusterOptions, GATEWAY_SERVER_NAME};
+use renkei_testkit::population::{self, Resident};
+use renkei_transport::{ClientOptions, Credentials};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 pub const SAPPORO: &str = "011002";
 pub const YOKOHAMA: &str = "141003";
@@ -63,39 +65,16 @@ impl TestCluster {
         InquiriesClient::new(self.backoffice(code))
     }
 
-    /// Registers, acquires and (if it has a history) registers the copy of each resident.
+    /// Registers, acquires and (if it has a history) registers the copy of each resident,
+    /// with the single calls (the bulk ones have tests of their own).
     pub async fn enrol(&self, code: &str, residents: &[Resident]) {
-        let mut symbols = self.symbols(code);
-        for r in residents {
-            symbols
-                .register_address_number(RegisterAddressNumberRequest {
-                    unified_address_number: r.unified_address_number.clone(),
-                })
-                .await
-                .unwrap();
-            let a = symbols
-                .acquire_symbol(AcquireSymbolRequest {
-                    unified_address_number: r.unified_address_number.clone(),
-                    my_number: r.my_number.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(a.state, AcquisitionState::Acquired as i32, "{a:?}");
-            if let Some(h) = &r.history {
-                self.copies(code)
-                    .put_copy(PutCopyRequest {
-                        copy: Some(ProvisionCopy {
-                            unified_address_number: r.unified_address_number.clone(),
-                            item: 25,
-                            content: Some(population::content(h)),
-                            ..Default::default()
-                        }),
-                    })
-                    .await
-                    .unwrap();
-            }
-        }
+        renkei_testkit::enrol(
+            &self.backoffice(code),
+            residents,
+            renkei_testkit::Calls::Single,
+        )
+        .await
+        .unwrap();
     }
 
     /// The demo's two movers, enrolled on both sides. Returns (in 横浜市, in 札幌市) pairs.
@@ -143,7 +122,44 @@ pub fn ask_request(key: &str, uan: &str, provider: &str, item: u32) -> SubmitInq
 }
 
 pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    population::today(&renkei_core::SystemClock)
+}
+
+/// A channel to the gateway at `addr` as 札幌市's back office, for a gateway started
+/// without a [`TestCluster`] (or after its cluster's channels were made).
+pub fn backoffice_at(addr: &str) -> Channel {
+    let d = certs_dir();
+    let creds = Credentials::load(
+        &d.join("ca.pem"),
+        &d.join("backoffice-011002.pem"),
+        &d.join("backoffice-011002.key.pem"),
+    )
+    .unwrap();
+    renkei_transport::channel(addr, GATEWAY_SERVER_NAME, &creds, &ClientOptions::default()).unwrap()
+}
+
+/// The gateway's gRPC health status (the whole server's, service "").
+pub async fn health_status(addr: &str) -> i32 {
+    HealthClient::new(backoffice_at(addr))
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+/// Polls until the health status is `want` (the background check runs every half second
+/// at most); panics after five seconds.
+pub async fn wait_for_health(addr: &str, want: ServingStatus) {
+    for _ in 0..50 {
+        if health_status(addr).await == want as i32 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("health never became {want:?}");
 }
 
 /// Every file under `dir`, read whole, for tests that search storage for what must not be there.

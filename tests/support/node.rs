@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 
-use renkei_cli::cluster::{Cluster, ClusterOptions};
+use renkei_testkit::cluster::{Cluster, ClusterOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

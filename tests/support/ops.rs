@@ -23,7 +23,7 @@ impl TestCluster {
             .unwrap();
         renkei_transport::channel(
             &self.cluster.gateway_local_addr.to_string(),
-            renkei_cli::cluster::GATEWAY_SERVER_NAME,
+            renkei_testkit::cluster::GATEWAY_SERVER_NAME,
             &creds,
             &ClientOptions::default(),
         )

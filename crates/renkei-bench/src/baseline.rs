@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use prost::Message;
-use renkei_core::{AgencyCode, IdKind, MyNumber, new_id, now_ms};
+use renkei_core::{AgencyCode, IdKind, MyNumber, SharedClock, new_id};
 use renkei_crypto::{
     AnswerContext, EncryptionKey, SigningKey, SymbolKey, VerifyingKey, open_answer,
     pad_answer_payload, seal_answer, sign_permit, verify_permit,
@@ -68,6 +68,8 @@ pub struct BaselineSpec {
     pub content: Content,
     /// The same per-caller limit the real servers run with in the bench.
     pub rate_limit: RateLimit,
+    /// Where envelope, permit and answer times come from, as in the real servers.
+    pub clock: SharedClock,
 }
 
 fn options(rate_limit: RateLimit) -> ServerOptions {
@@ -139,6 +141,7 @@ impl Baseline {
         };
         let mut inquirer = Inquirer {
             sides: HashMap::new(),
+            clock: spec.clock.clone(),
         };
         let mut providers = HashMap::new();
         for (inq, prov) in &spec.pairs {
@@ -174,6 +177,7 @@ impl Baseline {
             }
         }
         let hub = BaselineHub {
+            clock: spec.clock.clone(),
             signing: hub_signing,
             symbols,
             providers,
@@ -221,6 +225,7 @@ fn internal(e: impl std::fmt::Display) -> Status {
 struct Inquirer {
     /// By the back office's agency code.
     sides: HashMap<String, InquirerSide>,
+    clock: SharedClock,
 }
 
 struct InquirerSide {
@@ -247,7 +252,7 @@ impl Inquiries for Inquirer {
             .get(caller.as_str())
             .ok_or_else(|| Status::permission_denied("not an inquirer of this baseline"))?;
         let req = req.into_inner();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let inquiry_id = new_id(
             IdKind::Inquiry,
             now,
@@ -297,7 +302,7 @@ impl Inquiries for Inquirer {
             content: payload.content,
             permit_id: resp.permit_id,
             submitted_at_ms: now,
-            completed_at_ms: now_ms(),
+            completed_at_ms: self.clock.now_ms(),
             ..Default::default()
         }))
     }
@@ -327,6 +332,7 @@ impl Inquiries for Inquirer {
 }
 
 struct BaselineHub {
+    clock: SharedClock,
     signing: SigningKey,
     symbols: SymbolKey,
     /// The providers' codes, parsed once.
@@ -370,7 +376,7 @@ impl Hub for BaselineHub {
             .symbols
             .open_symbol(&caller, &req.inquirer_symbol)
             .map_err(internal)?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let permit = Permit {
             permit_id: new_id(
                 IdKind::Permit,

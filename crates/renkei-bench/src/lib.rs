@@ -4,7 +4,8 @@
 //! cryptography as a real exchange but no storage and no logic.
 //!
 //! Kept apart from the CLI so that the numbers are produced by one small, testable piece of
-//! code whatever is being measured.
+//! code whatever is being measured. The workloads themselves (what one operation is, and
+//! the servers and population it runs against) are in [`workload`].
 #![forbid(unsafe_code)]
 
 mod error;
@@ -13,6 +14,7 @@ mod process;
 mod report;
 
 pub mod baseline;
+pub mod workload;
 
 pub use error::BenchError;
 pub use load::{LoadMode, LoadSpec, drive};

@@ -10,21 +10,20 @@ use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use prost::Message as _;
-use renkei_cli::cluster::{Cluster, ClusterOptions, find_certs_dir};
-use renkei_cli::population::{self, Resident};
+use renkei_core::{SharedClock, SystemClock};
 use renkei_crypto::AnswerContext;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_proto::v1::hub_records_client::HubRecordsClient;
 use renkei_proto::v1::inquiries_client::InquiriesClient;
-use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
 use renkei_proto::v1::records_client::RecordsClient;
-use renkei_proto::v1::symbols_client::SymbolsClient;
 use renkei_proto::v1::{
-    AcquireSymbolRequest, AcquisitionState, AnswerPayload, Direction, ExchangeRecord,
-    ExchangeRequest, Inquiry, InquiryEnvelope, InquiryState, IssueSymbolsRequest,
-    ListHubRecordsRequest, ListRecordsRequest, Outcome, ProvisionCopy, PutCopyRequest, RefusalCode,
-    RegisterAddressNumberRequest, SubmitInquiryRequest, content, exchange_response, symbol_result,
+    AnswerPayload, Direction, ExchangeRecord, ExchangeRequest, Inquiry, InquiryEnvelope,
+    InquiryState, IssueSymbolsRequest, ListHubRecordsRequest, ListRecordsRequest, Outcome,
+    RefusalCode, SubmitInquiryRequest, content, exchange_response, symbol_result,
 };
+use renkei_testkit::cluster::{Cluster, ClusterOptions, find_certs_dir};
+use renkei_testkit::population::{self, Resident};
+use renkei_testkit::{Calls, Enrolled, enrol};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
@@ -51,7 +50,7 @@ const YOKOHAMA: &str = "141003";
 const OKAZAKI: &str = "232025";
 
 fn name(code: &str) -> &'static str {
-    renkei_cli::cluster::DEMO_TENANTS
+    renkei_testkit::cluster::DEMO_TENANTS
         .iter()
         .find(|(c, _)| *c == code)
         .map_or("?", |(_, n)| n)
@@ -98,6 +97,7 @@ fn direction_name(d: i32) -> &'static str {
 
 struct Demo {
     cluster: Cluster,
+    clock: SharedClock,
     today: time::Date,
     movers: Vec<(Resident, Resident)>,
 }
@@ -129,9 +129,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         "  the gateway fetched master data version {} from the hub and verified the hub's signature",
         cluster.gateway.master_version().unwrap_or(0)
     );
-    let today = time::OffsetDateTime::now_utc().date();
+    let clock = SystemClock::shared();
+    let today = population::today(clock.as_ref());
     let demo = Demo {
         cluster,
+        clock,
         today,
         movers: population::movers(today),
     };
@@ -254,67 +256,11 @@ impl Demo {
             }
         }
         let channel = self.cluster.backoffice(code)?;
-        let mut symbols = SymbolsClient::new(channel.clone());
-        let regs: Vec<_> = residents
-            .iter()
-            .map(|r| RegisterAddressNumberRequest {
-                unified_address_number: r.unified_address_number.clone(),
-            })
-            .collect();
-        let summary = symbols
-            .register_address_numbers(tokio_stream::iter(regs))
-            .await?
-            .into_inner();
-        ensure!(
-            summary.rejected == 0,
-            "registration rejected {} numbers",
-            summary.rejected
-        );
-        let reqs: Vec<_> = residents
-            .iter()
-            .map(|r| AcquireSymbolRequest {
-                unified_address_number: r.unified_address_number.clone(),
-                my_number: r.my_number.clone(),
-            })
-            .collect();
-        let mut stream = symbols
-            .acquire_symbols(tokio_stream::iter(reqs))
-            .await?
-            .into_inner();
-        let mut acquired = 0;
-        while let Some(a) = stream.message().await? {
-            if a.state == AcquisitionState::Acquired as i32 {
-                acquired += 1;
-            }
-        }
-        ensure!(
-            acquired == residents.len(),
-            "only {acquired} of {} symbols acquired",
-            residents.len()
-        );
-        let copies: Vec<_> = residents
-            .iter()
-            .filter_map(|r| {
-                r.history.as_ref().map(|h| PutCopyRequest {
-                    copy: Some(ProvisionCopy {
-                        unified_address_number: r.unified_address_number.clone(),
-                        item: 25,
-                        content: Some(population::content(h)),
-                        ..Default::default()
-                    }),
-                })
-            })
-            .collect();
-        let n_copies = copies.len();
-        let summary = ProvisionCopiesClient::new(channel)
-            .import_copies(tokio_stream::iter(copies))
-            .await?
-            .into_inner();
-        ensure!(
-            summary.accepted as usize == n_copies,
-            "copies rejected: {:?}",
-            summary.errors
-        );
+        let Enrolled {
+            acquired,
+            copies: n_copies,
+            ..
+        } = enrol(&channel, &residents, Calls::Bulk).await?;
         println!(
             "  {} ({code}): {} residents registered, {acquired} symbols acquired (My Numbers used once, never stored), {n_copies} vaccination histories registered as provision copies (副本)",
             name(code),
@@ -438,7 +384,7 @@ impl Demo {
         else {
             bail!("the hub issued no symbol");
         };
-        let now = renkei_core::now_ms();
+        let now = self.clock.now_ms();
         let inquiry_id = renkei_core::new_id(
             renkei_core::IdKind::Inquiry,
             now,

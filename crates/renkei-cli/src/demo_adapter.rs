@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
-use renkei_cli::cluster::Cluster;
+use renkei_testkit::cluster::Cluster;
 use renkei_vaccination::client::NoProgress;
 use renkei_vaccination::generate::{GenOptions, GenSinks, generate, my_number_of};
 use renkei_vaccination::ledger::{ReadOptions, read_ledger_bytes};

@@ -25,7 +25,6 @@ mod diagnose;
 mod ledger;
 mod ops;
 mod vaccination;
-mod vaccination_bench;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

@@ -431,7 +431,14 @@ pub(crate) async fn run(cmd: VaccinationCommand) -> anyhow::Result<bool> {
             data,
             certs,
             chunk,
-        } => crate::vaccination_bench::run(residents, seed, data, certs, chunk).await,
+        } => {
+            // The bench's findings are its report: standard output, a line as each is known.
+            let say = |line: &str| println!("{line}");
+            renkei_bench::workload::vaccination::full_load(
+                residents, seed, data, certs, chunk, &say,
+            )
+            .await
+        }
         VaccinationCommand::Sync {
             conn,
             input,

@@ -8,11 +8,8 @@
 mod common;
 use common::root;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every directory under `dir` that holds a record log (a `heads.log`).
 fn logs_under(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -30,48 +27,9 @@ fn logs_under(dir: &Path, found: &mut Vec<PathBuf>) {
 #[test]
 fn after_sigterm_every_log_closes_with_a_head_over_all_its_records() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
-        .current_dir(root())
-        .args(["demo", "--serve", "--data"])
-        .arg(data.path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("Serving until") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the demo did not reach --serve");
-    }
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still running 30 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    reader.join().unwrap();
+    let demo = common::demo_serve(data.path(), &[]);
+    let (status, _) = demo.sigterm(Duration::from_secs(30));
+    let status = status.expect("still running 30 s after SIGTERM");
     assert!(status.success(), "{status:?}");
 
     let mut logs = Vec::new();

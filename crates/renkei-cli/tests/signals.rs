@@ -3,12 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{free_port, root, wait_timeout};
+use common::{free_port, root};
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 #[test]
@@ -59,44 +58,19 @@ fn hub_config(dir: &Path) -> PathBuf {
 fn hub_until_sigterm(args: &[&str]) -> (Option<ExitStatus>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let config = hub_config(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_renkei"));
+    command
         .args(args)
         .args(["hub", "--config", config.to_str().unwrap()])
         .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if line.contains("hub serving") {
-                let _ = tx.send(());
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the hub did not start: {:?}", reader.join().unwrap());
-    }
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = wait_timeout(&mut child, Duration::from_secs(10));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    (status, reader.join().unwrap())
+        .env_remove("NO_COLOR");
+    common::spawn_until(
+        &mut command,
+        common::Output::Stderr,
+        "hub serving",
+        Duration::from_secs(60),
+    )
+    .sigterm(Duration::from_secs(10))
 }
 
 #[cfg(unix)]

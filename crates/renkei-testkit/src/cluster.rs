@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
 use renkei_gateway::{Gateway, GatewayConfig, GatewayLimits, HubLink, TenantConfig};
 use renkei_hub::{Hub, HubConfig, HubKeys, HubLimits, MasterConfig, Validity};
 use renkei_transport::{ClientOptions, Credentials};
@@ -14,6 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+
+use crate::TestkitError;
+
+type Result<T, E = TestkitError> = std::result::Result<T, E>;
 
 /// Master data shipped with Renkei (`deploy/master/`), embedded so the demo runs anywhere.
 pub const AGENCIES_TOML: &str = include_str!("../../../deploy/master/agencies.toml");
@@ -101,7 +104,7 @@ pub struct Cluster {
     pub hub: Hub,
     pub gateway: Gateway,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    tasks: Vec<JoinHandle<Result<()>>>,
 }
 
 /// The environment variable naming the certificate directory when no `--certs` is given.
@@ -110,27 +113,26 @@ pub const CERTS_DIR_ENV: &str = "RENKEI_CERTS_DIR";
 /// Locates the certificate directory: the given one (`--certs`), else `$RENKEI_CERTS_DIR`,
 /// else `./certs-dev`. Nothing is compiled in: a binary run elsewhere than the source tree
 /// is told what to pass.
-pub fn find_certs_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn find_certs_dir(given: Option<&Path>) -> Result<PathBuf> {
     let env = std::env::var_os(CERTS_DIR_ENV).filter(|v| !v.is_empty());
     resolve_certs_dir(given, env.as_deref().map(Path::new))
 }
 
 /// [`find_certs_dir`] with the environment variable's value passed in.
-pub fn resolve_certs_dir(given: Option<&Path>, env: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn resolve_certs_dir(given: Option<&Path>, env: Option<&Path>) -> Result<PathBuf> {
     let (dir, from) = match (given, env) {
         (Some(p), _) => (p.to_owned(), "--certs".to_owned()),
         (None, Some(p)) => (p.to_owned(), format!("${CERTS_DIR_ENV}")),
         (None, None) => (PathBuf::from("certs-dev"), "the default".to_owned()),
     };
     if dir.join("ca.pem").is_file() {
-        return std::path::absolute(&dir).context("resolving the certificate directory");
+        return std::path::absolute(&dir).map_err(TestkitError::CertsPath);
     }
-    bail!(
-        "no certificate directory: {} ({from}) has no ca.pem; pass --certs <dir> or set \
-         {CERTS_DIR_ENV}=<dir> (a directory made by `renkei certs generate --out <dir>`), \
-         or run from the directory that holds certs-dev/",
-        dir.display()
-    )
+    Err(TestkitError::NoCertificates {
+        dir,
+        from,
+        env: CERTS_DIR_ENV,
+    })
 }
 
 /// An agency directory listing exactly `tenants`, each a connected municipality whose keys
@@ -164,7 +166,7 @@ fn write_master(
     dir: &Path,
     certs: &Path,
     agencies_toml: Option<&str>,
-) -> anyhow::Result<(PathBuf, PathBuf)> {
+) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let agencies = dir.join("agencies.toml");
     let whitelist = dir.join("whitelist.toml");
@@ -180,6 +182,12 @@ fn write_master(
     Ok((agencies, whitelist))
 }
 
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| TestkitError::Bind { what, addr, source })
+}
+
 async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
@@ -189,35 +197,17 @@ async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
 }
 
 impl Cluster {
-    pub async fn start(opts: ClusterOptions) -> anyhow::Result<Cluster> {
+    pub async fn start(opts: ClusterOptions) -> Result<Cluster> {
         let certs = std::path::absolute(&opts.certs_dir)?;
         let data = std::path::absolute(&opts.data_dir)?;
-        let hub_listener = TcpListener::bind(opts.hub_listen)
-            .await
-            .with_context(|| format!("binding the hub to {}", opts.hub_listen))?;
-        let local_listener = TcpListener::bind(opts.gateway_local_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding the gateway's local side to {}",
-                    opts.gateway_local_listen
-                )
-            })?;
-        let network_listener = TcpListener::bind(opts.gateway_network_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding the gateway's network side to {}",
-                    opts.gateway_network_listen
-                )
-            })?;
-        let metrics_listener =
-            match opts.gateway_metrics_listen {
-                Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
-                    format!("binding the gateway's metrics listener to {addr}")
-                })?),
-                None => None,
-            };
+        let hub_listener = bind("the hub", opts.hub_listen).await?;
+        let local_listener = bind("the gateway's local side", opts.gateway_local_listen).await?;
+        let network_listener =
+            bind("the gateway's network side", opts.gateway_network_listen).await?;
+        let metrics_listener = match opts.gateway_metrics_listen {
+            Some(addr) => Some(bind("the gateway's metrics listener", addr).await?),
+            None => None,
+        };
         let gateway_metrics_addr = match &metrics_listener {
             Some(l) => Some(l.local_addr()?),
             None => None,
@@ -290,8 +280,8 @@ impl Cluster {
             metrics: gateway_metrics_addr.map(|listen| renkei_gateway::MetricsSettings { listen }),
         };
 
-        let hub = Hub::open(hub_config).context("starting the hub")?;
-        let gateway = Gateway::open(gateway_config).context("starting the gateway")?;
+        let hub = Hub::open(hub_config).map_err(TestkitError::HubStart)?;
+        let gateway = Gateway::open(gateway_config).map_err(TestkitError::GatewayStart)?;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let h = hub.clone();
@@ -299,7 +289,7 @@ impl Cluster {
         tasks.push(tokio::spawn(async move {
             h.serve(hub_listener, shutdown_signal(rx))
                 .await
-                .context("hub")
+                .map_err(|e| TestkitError::HubServe("hub", e))
         }));
         if let Some(listener) = metrics_listener {
             let g = gateway.clone();
@@ -307,14 +297,14 @@ impl Cluster {
             tasks.push(tokio::spawn(async move {
                 g.serve_metrics(listener, shutdown_signal(rx))
                     .await
-                    .context("gateway metrics")
+                    .map_err(|e| TestkitError::GatewayServe("gateway metrics", e))
             }));
         }
         let g = gateway.clone();
         tasks.push(tokio::spawn(async move {
             g.serve(local_listener, network_listener, shutdown_signal(stop_rx))
                 .await
-                .context("gateway")
+                .map_err(|e| TestkitError::GatewayServe("gateway", e))
         }));
 
         // The gateway can check nothing until it holds verified master data.
@@ -324,9 +314,7 @@ impl Cluster {
                 Ok(_) if gateway.master_version().is_some() => break,
                 Ok(_) => {}
                 Err(e) if tokio::time::Instant::now() > deadline => {
-                    return Err(anyhow::anyhow!(
-                        "the gateway could not fetch master data: {e}"
-                    ));
+                    return Err(TestkitError::NoMasterData(e));
                 }
                 Err(_) => {}
             }
@@ -347,18 +335,21 @@ impl Cluster {
     }
 
     /// Credentials from the certificate directory, e.g. `backoffice-011002`.
-    pub fn credentials(&self, name: &str) -> anyhow::Result<Credentials> {
+    pub fn credentials(&self, name: &str) -> Result<Credentials> {
         let d = &self.certs_dir;
         Credentials::load(
             &d.join("ca.pem"),
             &d.join(format!("{name}.pem")),
             &d.join(format!("{name}.key.pem")),
         )
-        .with_context(|| format!("loading the {name} certificate"))
+        .map_err(|source| TestkitError::Credentials {
+            name: name.to_owned(),
+            source,
+        })
     }
 
     /// A channel to the gateway's local side as a tenant's back-office system.
-    pub fn backoffice(&self, code: &str) -> anyhow::Result<Channel> {
+    pub fn backoffice(&self, code: &str) -> Result<Channel> {
         let creds = self.credentials(&format!("backoffice-{code}"))?;
         Ok(renkei_transport::channel(
             &self.gateway_local_addr.to_string(),
@@ -369,7 +360,7 @@ impl Cluster {
     }
 
     /// A channel to the hub with the named credentials (e.g. `auditor`, `tenant-011002`).
-    pub fn hub_channel(&self, name: &str) -> anyhow::Result<Channel> {
+    pub fn hub_channel(&self, name: &str) -> Result<Channel> {
         let creds = self.credentials(name)?;
         Ok(renkei_transport::channel(
             &self.hub_addr.to_string(),
@@ -380,7 +371,7 @@ impl Cluster {
     }
 
     /// A channel to the gateway's network side with the named credentials (e.g. `hub`).
-    pub fn network_channel(&self, name: &str) -> anyhow::Result<Channel> {
+    pub fn network_channel(&self, name: &str) -> Result<Channel> {
         let creds = self.credentials(name)?;
         Ok(renkei_transport::channel(
             &self.gateway_network_addr.to_string(),
@@ -391,10 +382,10 @@ impl Cluster {
     }
 
     /// Stops both servers and waits for them.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         for t in self.tasks {
-            t.await.context("server task panicked")??;
+            t.await.map_err(TestkitError::TaskPanicked)??;
         }
         Ok(())
     }
@@ -405,13 +396,13 @@ impl Cluster {
     /// (as `select!` does when a stop signal wins) leaves `shutdown` able to wait for the
     /// servers' graceful stop. Taking them out here once made `demo --serve` exit on SIGTERM
     /// before any server had signed its closing tree heads.
-    pub async fn wait(&mut self) -> anyhow::Result<()> {
+    pub async fn wait(&mut self) -> Result<()> {
         if self.tasks.is_empty() {
             return Ok(());
         }
         let (r, i, _) = futures::future::select_all(self.tasks.iter_mut()).await;
         drop(self.tasks.swap_remove(i));
-        r.context("server task panicked")?
+        r.map_err(TestkitError::TaskPanicked)?
     }
 }
 
@@ -457,8 +448,14 @@ mod tests {
 
     #[test]
     fn non_test_code_has_no_compiled_in_build_paths() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![src];
+        // This crate ships inside the `renkei` binary, with the bench workloads and the CLI
+        // itself: none of them may point at the tree they were built from.
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut stack: Vec<_> = ["renkei-testkit", "renkei-bench", "renkei-cli"]
+            .iter()
+            .map(|c| crates.join(c).join("src"))
+            .collect();
+        assert!(stack.iter().all(|d| d.is_dir()), "{stack:?}");
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();

@@ -4,7 +4,7 @@
 //!
 //! Names are deliberately absent: the gateway never holds a name, so nothing here needs one.
 
-use renkei_core::MyNumber;
+use renkei_core::{Clock, MyNumber};
 use renkei_proto::v1::{Content, Dose, VaccinationHistory, content};
 
 /// One resident as a municipality's systems know them.
@@ -25,6 +25,14 @@ impl std::fmt::Debug for Resident {
             .field("birth", &self.birth)
             .finish_non_exhaustive()
     }
+}
+
+/// The UTC date `clock` stands at: the "today" the population's histories run up to.
+pub fn today(clock: &dyn Clock) -> time::Date {
+    let nanos = i128::from(clock.now_ms()) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_or(time::OffsetDateTime::UNIX_EPOCH, |t| t)
+        .date()
 }
 
 /// Small deterministic generator (SplitMix64), so every run builds the same population.
@@ -164,5 +172,14 @@ mod tests {
         assert_eq!(m[0].0.my_number, m[0].1.my_number);
         assert!(m[0].0.history.as_ref().is_some_and(|h| !h.doses.is_empty()));
         assert!(m[1].0.history.is_none());
+    }
+
+    #[test]
+    fn today_is_the_utc_date_of_the_clock() {
+        // 2026-11-22T23:59:59.999Z, then one millisecond later.
+        let clock = renkei_core::FakeClock::at(1_795_391_999_999);
+        assert_eq!(today(clock.as_ref()), time::macros::date!(2026 - 11 - 22));
+        clock.advance(std::time::Duration::from_millis(1));
+        assert_eq!(today(clock.as_ref()), time::macros::date!(2026 - 11 - 23));
     }
 }

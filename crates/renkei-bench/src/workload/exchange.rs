@@ -1,6 +1,7 @@
-//! `renkei bench e2e|baseline|import|symbols`: throughput and latency of the real servers, against a baseline measured
-//! in the same run. The load driver and the baseline live in `renkei-bench`; this module
-//! sets up the servers and the population and says what one operation is.
+//! `renkei bench e2e|baseline|import|symbols`: throughput and latency of the real servers,
+//! against a baseline measured in the same run. The load driver and the baseline are the
+//! rest of this crate; this module sets up the servers and the population and says what one
+//! operation is. The CLI parses the arguments into the options below and prints the reports.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,24 +9,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use clap::{Args, Subcommand};
-use renkei_bench::baseline::{Baseline, BaselineSpec};
-use renkei_bench::{LoadMode, LoadSpec, ProcessUsage, Report};
-use renkei_cli::cluster::{
-    Cluster, ClusterOptions, DEMO_TENANTS, GATEWAY_SERVER_NAME, find_certs_dir,
-};
-use renkei_cli::population::{Rng, childhood_history, content, my_number};
+use renkei_core::SharedClock;
 use renkei_gateway::GatewayLimits;
 use renkei_hub::HubLimits;
 use renkei_proto::v1::inquiries_client::InquiriesClient;
-use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
-use renkei_proto::v1::symbols_client::SymbolsClient;
-use renkei_proto::v1::{
-    AcquireSymbolRequest, AcquisitionState, InquiryState, ProvisionCopy, PutCopyRequest,
-    RegisterAddressNumberRequest, SubmitInquiryRequest,
+use renkei_proto::v1::{InquiryState, PutCopyRequest, SubmitInquiryRequest};
+use renkei_testkit::cluster::{
+    Cluster, ClusterOptions, DEMO_TENANTS, GATEWAY_SERVER_NAME, find_certs_dir,
+};
+use renkei_testkit::population::{self, Resident, Rng, childhood_history, content, my_number};
+use renkei_testkit::{
+    Calls, acquire_symbols, copy_request, import_copies, register_address_numbers,
 };
 use renkei_transport::{ClientOptions, RateLimit};
 use tonic::transport::Channel;
+
+use super::Say;
+use crate::baseline::{Baseline, BaselineSpec};
+use crate::{LoadSpec, ProcessUsage, Report};
 
 const INQUIRER: &str = "011002";
 const PROVIDER: &str = "141003";
@@ -36,113 +37,44 @@ const BENCH_RATE: RateLimit = RateLimit {
     burst: 10_000_000,
 };
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum ExchangeBench {
-    /// End-to-end inquiries answered automatically: back office → gateway → hub → gateway
-    /// and back, with mTLS, sealing and durable records at all three keepers.
-    ///
-    /// Example: renkei bench e2e --vs-baseline --duration 10
-    E2e {
-        #[command(flatten)]
-        load: LoadArgs,
-        /// Also run the baseline in the same process and print the ratio.
-        #[arg(long)]
-        vs_baseline: bool,
-        /// Persons enrolled on both sides (inquiries cycle through them).
-        #[arg(long, default_value_t = 1000)]
-        persons: u32,
-        /// Use a running gateway (its local side, host:port) instead of starting servers.
-        /// It must host 011002 and 141003 with the hub it uses; the bench enrols its own
-        /// synthetic persons there.
-        #[arg(long)]
-        gateway: Option<String>,
-        /// Host N generated municipalities (N ≥ 2) instead of certs-dev/'s: certificates and
-        /// keys are generated into the data directory at start (not measured), and every
-        /// tenant both asks the next one (i → i+1 mod N) and answers the previous one, each
-        /// pair with its own --persons. Without it: 011002 asks 141003, as always.
-        #[arg(long, value_name = "N")]
-        tenants: Option<u32>,
-    },
-    /// The same RPC legs and cryptography as `e2e`, with no storage and no logic.
-    ///
-    /// Example: renkei bench baseline --concurrency 64
-    Baseline {
-        #[command(flatten)]
-        load: LoadArgs,
-    },
-    /// Bulk registration of provision copies (durable), through the gateway's ImportCopies.
-    ///
-    /// Example: renkei bench import --records 200000
-    Import {
-        #[arg(long, default_value_t = 100_000)]
-        records: u32,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
-    /// Bulk symbol acquisition through the gateway's AcquireSymbols (gateway → hub).
-    ///
-    /// Example: renkei bench symbols --count 100000
-    Symbols {
-        #[arg(long, default_value_t = 50_000)]
-        count: u32,
-        /// AcquireSymbols calls in flight, each of `--chunk` persons (1: one call at a time).
-        #[arg(long, default_value_t = 4)]
-        in_flight: usize,
-        /// Persons per AcquireSymbols call.
-        #[arg(long, default_value_t = 5000)]
-        chunk: usize,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+/// What every exchange benchmark is given.
+#[derive(Debug, Clone, Default)]
+pub struct CommonOptions {
+    /// Certificate directory (`None`: $RENKEI_CERTS_DIR, else ./certs-dev).
+    pub certs: Option<PathBuf>,
+    /// Where the servers keep their data (`None`: a temporary directory, removed after).
+    pub data_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct CommonArgs {
-    /// Print the figures as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Certificate directory (default: $RENKEI_CERTS_DIR, else ./certs-dev).
-    #[arg(long)]
-    certs: Option<PathBuf>,
-    /// Where the servers keep their data (default: a temporary directory, removed after).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct LoadArgs {
-    /// Closed loop: this many inquiries in flight (ignored with --rate).
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Open loop: start this many inquiries per second, whatever the latency.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Seconds run before measuring.
-    #[arg(long, default_value_t = 2)]
-    warmup: u64,
+/// How the inquiry load is driven.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub spec: LoadSpec,
     /// Client channels (HTTP/2 connections) the load is spread over.
-    #[arg(long, default_value_t = 4)]
-    connections: usize,
-    #[command(flatten)]
-    common: CommonArgs,
+    pub connections: usize,
+    pub common: CommonOptions,
 }
 
-impl LoadArgs {
-    fn spec(&self) -> LoadSpec {
-        LoadSpec {
-            mode: match self.rate {
-                Some(r) => LoadMode::Open { rate_per_s: r },
-                None => LoadMode::Closed {
-                    concurrency: self.concurrency,
-                },
-            },
-            warmup: Duration::from_secs(self.warmup),
-            duration: Duration::from_secs(self.duration),
-        }
-    }
+/// `bench e2e`.
+#[derive(Debug, Clone)]
+pub struct E2eOptions {
+    pub load: LoadOptions,
+    /// Also run the baseline and report the ratio of the throughputs.
+    pub vs_baseline: bool,
+    /// Persons enrolled on both sides of each pair.
+    pub persons: u32,
+    /// A running gateway's local side (host:port) instead of servers started here.
+    pub gateway: Option<String>,
+    /// Host this many generated municipalities in a ring instead of certs-dev/'s.
+    pub tenants: Option<u32>,
+}
+
+/// The reports of `bench e2e`: the e2e run, then the baseline if asked for.
+#[derive(Debug)]
+pub struct E2eOutcome {
+    pub reports: Vec<Report>,
+    /// e2e throughput over baseline throughput, with `vs_baseline`.
+    pub ratio: Option<f64>,
 }
 
 /// A data directory: the given one, or a temporary one removed when this is dropped.
@@ -215,7 +147,7 @@ struct Topology {
 
 impl Topology {
     /// certs-dev/'s tenants; 011002 asks 141003 (232025 is hosted but idle).
-    fn demo(common: &CommonArgs) -> anyhow::Result<Topology> {
+    fn demo(common: &CommonOptions) -> anyhow::Result<Topology> {
         Ok(Topology {
             certs: find_certs_dir(common.certs.as_deref())?,
             pairs: vec![Pair {
@@ -230,10 +162,11 @@ impl Topology {
     /// `tenants` with a development PKI generated into `data`/certs, in a ring: tenant i
     /// asks tenant i+1 mod N, so each one both inquires and provides.
     fn generated(
-        common: &CommonArgs,
+        common: &CommonOptions,
         tenants: Vec<(String, String)>,
         data: &DataDir,
         external_gateway: bool,
+        say: Say<'_>,
     ) -> anyhow::Result<Topology> {
         ensure!(
             !external_gateway,
@@ -255,10 +188,10 @@ impl Topology {
             })
             .collect::<anyhow::Result<_>>()?;
         let certs = data.path.join("certs");
-        eprintln!(
+        say(&format!(
             "bench e2e: generating certificates and keys for {} tenants…",
             tenants.len()
-        );
+        ));
         let t0 = Instant::now();
         renkei_pki::generate_dev_pki(&certs, &spec).context("generating the bench's PKI")?;
         let pki_time = t0.elapsed();
@@ -286,7 +219,9 @@ async fn start_cluster(
     let mut opts = ClusterOptions::new(certs, &data.path);
     if let Some(tenants) = hosted {
         opts.tenants = tenants.to_vec();
-        opts.agencies_toml = Some(renkei_cli::cluster::hosted_agencies_toml(tenants, certs));
+        opts.agencies_toml = Some(renkei_testkit::cluster::hosted_agencies_toml(
+            tenants, certs,
+        ));
     }
     opts.gateway_limits = GatewayLimits {
         rate_per_second: BENCH_RATE.per_second,
@@ -298,78 +233,52 @@ async fn start_cluster(
         burst: BENCH_RATE.burst,
         ..HubLimits::default()
     };
-    Cluster::start(opts).await
+    Ok(Cluster::start(opts).await?)
 }
 
-fn print(reports: &[Report], json: bool, ratio: Option<f64>) -> anyhow::Result<()> {
-    if json {
-        let mut v = serde_json::json!({ "reports": reports });
-        if let Some(r) = ratio {
-            v["ratio_e2e_to_baseline"] = serde_json::json!(r);
-        }
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        for r in reports {
-            println!("{r}");
-        }
-        if let Some(r) = ratio {
-            println!("ratio e2e / baseline throughput: {r:.2}");
-        }
+/// `bench e2e`: inquiries answered automatically through the real servers, and with
+/// `vs_baseline` the baseline over the same pairs and connections.
+pub async fn e2e(
+    opts: &E2eOptions,
+    clock: &SharedClock,
+    say: Say<'_>,
+) -> anyhow::Result<E2eOutcome> {
+    // Checked before anything starts, so a bad count costs nothing.
+    let tenants = opts.tenants.map(bench_tenants).transpose()?;
+    let load = &opts.load;
+    let data = DataDir::new(&load.common.data_dir)?;
+    let topology = match tenants {
+        None => Topology::demo(&load.common)?,
+        Some(t) => Topology::generated(&load.common, t, &data, opts.gateway.is_some(), say)?,
+    };
+    let e2e = run_e2e(
+        load,
+        opts.persons,
+        opts.gateway.clone(),
+        &topology,
+        &data,
+        clock,
+        say,
+    )
+    .await?;
+    let mut reports = vec![e2e];
+    let mut ratio = None;
+    if opts.vs_baseline {
+        let b = run_baseline(load, &topology, clock, say).await?;
+        ratio = Some(reports[0].throughput_per_s / b.throughput_per_s.max(1e-9));
+        reports.push(b);
     }
-    Ok(())
+    Ok(E2eOutcome { reports, ratio })
 }
 
-pub(crate) async fn run(cmd: ExchangeBench) -> anyhow::Result<bool> {
-    match cmd {
-        ExchangeBench::E2e {
-            load,
-            vs_baseline,
-            persons,
-            gateway,
-            tenants,
-        } => {
-            // Checked before anything starts, so a bad count costs nothing.
-            let tenants = tenants.map(bench_tenants).transpose()?;
-            let data = DataDir::new(&load.common.data_dir)?;
-            let topology = match tenants {
-                None => Topology::demo(&load.common)?,
-                Some(t) => Topology::generated(&load.common, t, &data, gateway.is_some())?,
-            };
-            let e2e = e2e(&load, persons, gateway, &topology, &data).await?;
-            let mut reports = vec![e2e];
-            let mut ratio = None;
-            if vs_baseline {
-                let b = baseline(&load, &topology).await?;
-                ratio = Some(reports[0].throughput_per_s / b.throughput_per_s.max(1e-9));
-                reports.push(b);
-            }
-            print(&reports, load.common.json, ratio)?;
-            Ok(reports.iter().all(|r| r.errors == 0))
-        }
-        ExchangeBench::Baseline { load } => {
-            let b = baseline(&load, &Topology::demo(&load.common)?).await?;
-            let ok = b.errors == 0;
-            print(&[b], load.common.json, None)?;
-            Ok(ok)
-        }
-        ExchangeBench::Import { records, common } => {
-            let r = import(records, &common).await?;
-            let ok = r.errors == 0;
-            print(&[r], common.json, None)?;
-            Ok(ok)
-        }
-        ExchangeBench::Symbols {
-            count,
-            in_flight,
-            chunk,
-            common,
-        } => {
-            let r = symbols(count, in_flight, chunk, &common).await?;
-            let ok = r.errors == 0;
-            print(&[r], common.json, None)?;
-            Ok(ok)
-        }
-    }
+/// `bench baseline`: the same RPC legs and cryptography as `e2e`, with no storage and no
+/// logic, between certs-dev/'s 011002 and 141003.
+pub async fn baseline(
+    load: &LoadOptions,
+    clock: &SharedClock,
+    say: Say<'_>,
+) -> anyhow::Result<Report> {
+    run_baseline(load, &Topology::demo(&load.common)?, clock, say).await
 }
 
 /// One synthetic person who moved from the provider to the inquirer.
@@ -392,68 +301,26 @@ fn people(n: u32, seed: u64, inquirer: &str, provider: &str) -> Vec<Person> {
         .collect()
 }
 
-fn copies(uans: impl Iterator<Item = String>, seed: u64) -> Vec<PutCopyRequest> {
+/// A vaccination history for each address number, as the provider holds them.
+fn histories(
+    uans: impl Iterator<Item = String>,
+    seed: u64,
+    today: time::Date,
+) -> Vec<(String, time::Date, renkei_proto::v1::VaccinationHistory)> {
     let mut rng = Rng::new(seed);
-    let today = time::OffsetDateTime::now_utc().date();
     uans.map(|uan| {
         let birth = today - time::Duration::days(400 + rng.below(2500) as i64);
         let h = childhood_history(&mut rng, birth, today, "1410099999");
-        PutCopyRequest {
-            copy: Some(ProvisionCopy {
-                unified_address_number: uan,
-                item: 25,
-                content: Some(content(&h)),
-                ..Default::default()
-            }),
-        }
+        (uan, birth, h)
     })
     .collect()
 }
 
-async fn register(ch: &Channel, uans: Vec<String>) -> anyhow::Result<()> {
-    let reqs = uans.into_iter().map(|u| RegisterAddressNumberRequest {
-        unified_address_number: u,
-    });
-    let s = SymbolsClient::new(ch.clone())
-        .register_address_numbers(tokio_stream::iter(reqs))
-        .await?
-        .into_inner();
-    ensure!(
-        s.rejected == 0,
-        "registration rejected {} numbers: {:?}",
-        s.rejected,
-        s.errors.first()
-    );
-    Ok(())
-}
-
-/// Acquires symbols in one bulk stream; returns how many were acquired.
-async fn acquire(ch: &Channel, pairs: Vec<(String, String)>) -> anyhow::Result<(u64, u64)> {
-    let reqs = pairs.into_iter().map(|(uan, my)| AcquireSymbolRequest {
-        unified_address_number: uan,
-        my_number: my,
-    });
-    let mut stream = SymbolsClient::new(ch.clone())
-        .acquire_symbols(tokio_stream::iter(reqs))
-        .await?
-        .into_inner();
-    let (mut ok, mut failed) = (0, 0);
-    while let Some(a) = stream.message().await? {
-        if a.state == AcquisitionState::Acquired as i32 {
-            ok += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    Ok((ok, failed))
-}
-
-async fn import_copies(ch: &Channel, reqs: Vec<PutCopyRequest>) -> anyhow::Result<(u64, u64)> {
-    let s = ProvisionCopiesClient::new(ch.clone())
-        .import_copies(tokio_stream::iter(reqs))
-        .await?
-        .into_inner();
-    Ok((s.accepted, s.rejected))
+fn copies(uans: impl Iterator<Item = String>, seed: u64, today: time::Date) -> Vec<PutCopyRequest> {
+    histories(uans, seed, today)
+        .iter()
+        .map(|(uan, _, h)| copy_request(uan, h))
+        .collect()
 }
 
 fn channels(
@@ -479,12 +346,14 @@ fn channels(
         .collect()
 }
 
-async fn e2e(
-    load: &LoadArgs,
+async fn run_e2e(
+    load: &LoadOptions,
     persons: u32,
     gateway: Option<String>,
     topology: &Topology,
     data: &DataDir,
+    clock: &SharedClock,
+    say: Say<'_>,
 ) -> anyhow::Result<Report> {
     ensure!(persons > 0, "--persons must be at least 1");
     let certs = &topology.certs;
@@ -516,15 +385,23 @@ async fn e2e(
             setup.insert(pair.provider.clone(), ch);
         }
     }
-    eprintln!(
+    say(&format!(
         "bench e2e: enrolling {persons} persons on both sides of {} pair(s)…",
         topology.pairs.len()
-    );
+    ));
+    let today = population::today(clock.as_ref());
     let enrol_start = Instant::now();
     let mut uans = Vec::with_capacity(topology.pairs.len());
     for (k, pair) in topology.pairs.iter().enumerate() {
         let people = people(persons, 0xBE7C + k as u64, &pair.inquirer, &pair.provider);
-        enrol(&setup[&pair.inquirer], &setup[&pair.provider], &people, k).await?;
+        enrol(
+            &setup[&pair.inquirer],
+            &setup[&pair.provider],
+            &people,
+            k,
+            today,
+        )
+        .await?;
         uans.push(
             people
                 .into_iter()
@@ -540,12 +417,12 @@ async fn e2e(
         uans,
         clients,
     });
-    let run_id = renkei_core::now_ms();
+    let run_id = clock.now_ms();
     let answered = Arc::new(AtomicU64::new(0));
     let before = cluster.as_ref().map(Durability::of);
-    eprintln!("bench e2e: measuring…");
+    say("bench e2e: measuring…");
     let counter = answered.clone();
-    let mut report = renkei_bench::drive("e2e inquiries (real servers)", &load.spec(), move |i| {
+    let mut report = crate::drive("e2e inquiries (real servers)", &load.spec, move |i| {
         let (plan, counter) = (plan.clone(), counter.clone());
         async move {
             let i = i as usize;
@@ -631,54 +508,46 @@ struct LoadPlan {
     clients: Vec<Vec<InquiriesClient<Channel>>>,
 }
 
-/// Registers a pair's movers on both sides, acquires their symbols and imports the
-/// provider's copies of their records.
+/// Enrols a pair's movers on both sides: as residents of the inquirer with no record
+/// there, and as residents of the provider with the copies of their records.
 async fn enrol(
     inquirer: &Channel,
     provider: &Channel,
     people: &[Person],
     pair: usize,
+    today: time::Date,
 ) -> anyhow::Result<()> {
-    register(
-        inquirer,
-        people.iter().map(|p| p.inquirer_uan.clone()).collect(),
-    )
-    .await?;
-    register(
-        provider,
-        people.iter().map(|p| p.provider_uan.clone()).collect(),
-    )
-    .await?;
-    for (ch, inquiring) in [(inquirer, true), (provider, false)] {
-        let pairs = people
-            .iter()
-            .map(|p| {
-                let uan = if inquiring {
-                    &p.inquirer_uan
-                } else {
-                    &p.provider_uan
-                };
-                (uan.clone(), p.my_number.clone())
-            })
-            .collect();
-        let (_, failed) = acquire(ch, pairs).await?;
-        ensure!(
-            failed == 0,
-            "{failed} symbol acquisitions failed during setup"
-        );
-    }
-    let (_, rejected) = import_copies(
-        provider,
-        copies(
-            people.iter().map(|p| p.provider_uan.clone()),
-            7 + pair as u64,
-        ),
-    )
-    .await?;
-    ensure!(
-        rejected == 0,
-        "{rejected} copies were rejected during setup"
+    // Enrolment never sends the birth date; the asking side has no record to derive it from.
+    let asking: Vec<Resident> = people
+        .iter()
+        .map(|p| Resident {
+            unified_address_number: p.inquirer_uan.clone(),
+            my_number: p.my_number.clone(),
+            birth: today,
+            history: None,
+        })
+        .collect();
+    let histories = histories(
+        people.iter().map(|p| p.provider_uan.clone()),
+        7 + pair as u64,
+        today,
     );
+    let answering: Vec<Resident> = people
+        .iter()
+        .zip(histories)
+        .map(|(p, (uan, birth, h))| Resident {
+            unified_address_number: uan,
+            my_number: p.my_number.clone(),
+            birth,
+            history: Some(h),
+        })
+        .collect();
+    renkei_testkit::enrol(inquirer, &asking, Calls::Bulk)
+        .await
+        .context("enrolling the inquirer's side during setup")?;
+    renkei_testkit::enrol(provider, &answering, Calls::Bulk)
+        .await
+        .context("enrolling the provider's side during setup")?;
     Ok(())
 }
 
@@ -782,11 +651,16 @@ impl Durability {
     }
 }
 
-async fn baseline(load: &LoadArgs, topology: &Topology) -> anyhow::Result<Report> {
+async fn run_baseline(
+    load: &LoadOptions,
+    topology: &Topology,
+    clock: &SharedClock,
+    say: Say<'_>,
+) -> anyhow::Result<Report> {
     let certs = &topology.certs;
     let person = people(1, 0xBA5E, INQUIRER, PROVIDER).remove(0);
     let mut rng = Rng::new(3);
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = population::today(clock.as_ref());
     let history = childhood_history(
         &mut rng,
         today - time::Duration::days(1500),
@@ -807,6 +681,7 @@ async fn baseline(load: &LoadArgs, topology: &Topology) -> anyhow::Result<Report
         my_number: person.my_number,
         content: content(&history),
         rate_limit: BENCH_RATE,
+        clock: clock.clone(),
     };
     let b = Baseline::start(certs, spec).await?;
     // The same pairs and the same spread of connections as the e2e run.
@@ -825,10 +700,10 @@ async fn baseline(load: &LoadArgs, topology: &Topology) -> anyhow::Result<Report
         uans: vec![vec!["0".to_owned()]; topology.pairs.len()],
         clients,
     });
-    eprintln!("bench baseline: measuring…");
-    let report = renkei_bench::drive(
+    say("bench baseline: measuring…");
+    let report = crate::drive(
         "baseline (same RPC legs and crypto, no storage, no logic)",
-        &load.spec(),
+        &load.spec,
         move |i| {
             let plan = plan.clone();
             async move {
@@ -853,15 +728,15 @@ const IMPORT_IN_FLIGHT: usize = 4;
 
 /// Sends `items` in calls of `chunk`, `in_flight` calls at a time, and adds up what each
 /// call reports as (good, bad).
-async fn in_chunks<T, F, Fut>(
+async fn in_chunks<T, E, F, Fut>(
     items: Vec<T>,
     chunk: usize,
     in_flight: usize,
     call: F,
-) -> anyhow::Result<(u64, u64)>
+) -> Result<(u64, u64), E>
 where
     F: Fn(Vec<T>) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(u64, u64)>>,
+    Fut: std::future::Future<Output = Result<(u64, u64), E>>,
 {
     let mut items = items.into_iter().peekable();
     let mut chunks = Vec::new();
@@ -881,7 +756,14 @@ where
     Ok((good, bad))
 }
 
-async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
+/// `bench import`: bulk registration of `records` provision copies (durable) through the
+/// gateway's ImportCopies.
+pub async fn import(
+    records: u32,
+    common: &CommonOptions,
+    clock: &SharedClock,
+    say: Say<'_>,
+) -> anyhow::Result<Report> {
     if records == 0 {
         bail!("--records must be at least 1");
     }
@@ -891,11 +773,13 @@ async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     let certs = cluster.certs_dir.clone();
     let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, PROVIDER, 1)?.remove(0);
     let uans: Vec<String> = (0..records).map(|i| format!("{PROVIDER}7{i:08}")).collect();
-    eprintln!("bench import: registering {records} address numbers and generating copies…");
-    register(&ch, uans.clone()).await?;
-    let reqs = copies(uans.into_iter(), 11);
+    say(&format!(
+        "bench import: registering {records} address numbers and generating copies…"
+    ));
+    register_address_numbers(&ch, uans.clone()).await?;
+    let reqs = copies(uans.into_iter(), 11, population::today(clock.as_ref()));
     let bytes: usize = reqs.iter().map(prost::Message::encoded_len).sum();
-    eprintln!("bench import: importing…");
+    say("bench import: importing…");
     let before = ProcessUsage::now();
     let t0 = Instant::now();
     // As the adapter sends them: chunks of IMPORT_CHUNK copies, each one ImportCopies call
@@ -929,11 +813,14 @@ async fn import(records: u32, common: &CommonArgs) -> anyhow::Result<Report> {
     ))
 }
 
-async fn symbols(
+/// `bench symbols`: bulk symbol acquisition (gateway → hub) of `count` persons, in calls
+/// of `chunk` with `in_flight` calls at a time.
+pub async fn symbols(
     count: u32,
     in_flight: usize,
     chunk: usize,
-    common: &CommonArgs,
+    common: &CommonOptions,
+    say: Say<'_>,
 ) -> anyhow::Result<Report> {
     if count == 0 {
         bail!("--count must be at least 1");
@@ -947,18 +834,22 @@ async fn symbols(
     let certs = cluster.certs_dir.clone();
     let ch = channels(&cluster.gateway_local_addr.to_string(), &certs, INQUIRER, 1)?.remove(0);
     let people = people(count, 0x5E11, INQUIRER, PROVIDER);
-    eprintln!("bench symbols: registering {count} address numbers…");
-    register(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
+    say(&format!(
+        "bench symbols: registering {count} address numbers…"
+    ));
+    register_address_numbers(&ch, people.iter().map(|p| p.inquirer_uan.clone()).collect()).await?;
     let pairs: Vec<(String, String)> = people
         .into_iter()
         .map(|p| (p.inquirer_uan, p.my_number))
         .collect();
-    eprintln!("bench symbols: acquiring ({chunk} per call, {in_flight} calls in flight)…");
+    say(&format!(
+        "bench symbols: acquiring ({chunk} per call, {in_flight} calls in flight)…"
+    ));
     let before = ProcessUsage::now();
     let t0 = Instant::now();
     // Chunked calls with several in flight, so the gateway's per-call pipeline (validate,
     // store, hub call, store, commit) of one chunk overlaps another's.
-    let (ok, failed) = in_chunks(pairs, chunk, in_flight, |c| acquire(&ch, c)).await?;
+    let (ok, failed) = in_chunks(pairs, chunk, in_flight, |c| acquire_symbols(&ch, c)).await?;
     let elapsed = t0.elapsed();
     let usage = ProcessUsage::now().since(&before);
     cluster.shutdown().await?;

@@ -1,4 +1,5 @@
-//! `renkei bench ledger`: what the record log costs on this machine.
+//! `renkei bench ledger`: what the record log costs on this machine. The CLI prints the
+//! [`LedgerOutcome`] as a table or as JSON.
 //!
 //! * **Durable appends.** `--appenders` concurrent tasks append realistic encoded
 //!   `ExchangeRecord`s to a fresh log on real files; every append is acknowledged only
@@ -14,41 +15,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Args;
 use prost::Message as _;
+use renkei_core::SharedClock;
 use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::{Direction, ExchangeRecord, Outcome};
 
-use super::median;
+use super::{Say, median};
 
-#[derive(Debug, Args)]
-pub(crate) struct LedgerBenchArgs {
+/// What `bench ledger` measures (the CLI's flags of the same names).
+#[derive(Debug, Clone)]
+pub struct LedgerBenchOptions {
     /// Records in the log that is verified.
-    #[arg(long, default_value_t = 10_000_000)]
-    records: u64,
+    pub records: u64,
     /// Durable appends per append run.
-    #[arg(long, default_value_t = 200_000)]
-    appends: u64,
-    /// Concurrent appenders (requests in flight). Group commit turns concurrency into
-    /// throughput: each fsync acknowledges everything queued while the previous one ran.
-    #[arg(long, default_value_t = 1024)]
-    appenders: u64,
+    pub appends: u64,
+    /// Concurrent appenders (requests in flight).
+    pub appenders: u64,
     /// Append runs; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    runs: u32,
+    pub runs: u32,
     /// Verification runs over the built log; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    verify_runs: u32,
-    /// Where the logs are written (a fresh directory inside it, removed afterwards).
-    /// Default: the system's temporary directory.
-    #[arg(long)]
-    dir: Option<PathBuf>,
+    pub verify_runs: u32,
+    /// Where the logs are written (a fresh directory inside it, removed afterwards);
+    /// `None`: the system's temporary directory.
+    pub dir: Option<PathBuf>,
     /// Skip the verification part.
-    #[arg(long)]
-    no_verify: bool,
-    /// Print the results as one JSON object.
-    #[arg(long)]
-    json: bool,
+    pub no_verify: bool,
+}
+
+/// The figures of `bench ledger`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerOutcome {
+    pub median_appends_per_second: f64,
+    pub median_appends_per_fsync: f64,
+    pub latency_us_p50: f64,
+    pub latency_us_p99: f64,
+    /// `None` with `no_verify`.
+    pub verify: Option<VerifyOutcome>,
+}
+
+/// Offline verification of the built log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyOutcome {
+    pub median_seconds: f64,
+    pub heads: u64,
+    pub bytes: u64,
+    pub build_seconds: f64,
 }
 
 /// A record shaped like the ones the gateway writes (ids, codes, two hex hashes).
@@ -128,17 +139,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
+/// Runs the appends and (unless `no_verify`) the verification, telling `say` about each run.
+pub async fn run(
+    args: &LedgerBenchOptions,
+    clock: &SharedClock,
+    say: Say<'_>,
+) -> anyhow::Result<LedgerOutcome> {
     anyhow::ensure!(args.appenders > 0, "--appenders must be at least 1");
     anyhow::ensure!(
         args.runs > 0 && args.verify_runs > 0,
         "runs must be at least 1"
     );
-    let say = |s: String| {
-        if !args.json {
-            eprintln!("{s}");
-        }
-    };
 
     // Durable appends.
     let mut rates = Vec::new();
@@ -148,7 +159,7 @@ pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
         let dir = work_dir(&args.dir)?;
         let log = Ledger::open(dir.path(), LedgerOptions::default())?;
         let run = append_run(&log, args.appends, args.appenders).await?;
-        say(format!(
+        say(&format!(
             "append run {}: {:.0} durable appends/s, {} fsyncs ({:.0} appends per fsync)",
             r + 1,
             run.per_second,
@@ -179,16 +190,17 @@ pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
                 key,
             },
         )?;
-        say(format!("building a log of {} records…", args.records));
+        say(&format!("building a log of {} records…", args.records));
         let built = Instant::now();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let signer = {
             let log = log.clone();
             let done = done.clone();
+            let clock = clock.clone();
             tokio::task::spawn_blocking(move || {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_secs(1));
-                    log.sign_head(renkei_core::now_ms())?;
+                    log.sign_head(clock.now_ms())?;
                 }
                 Ok::<_, renkei_ledger::LedgerError>(())
             })
@@ -196,14 +208,14 @@ pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
         append_run(&log, args.records, 1024).await?;
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         signer.await.context("head signer")??;
-        log.sign_head(renkei_core::now_ms())?;
+        log.sign_head(clock.now_ms())?;
         let build_secs = built.elapsed().as_secs_f64();
         drop(log);
         let bytes: u64 = std::fs::read_dir(dir.path())?
             .filter_map(|e| e.ok()?.metadata().ok())
             .map(|m| m.len())
             .sum();
-        say(format!(
+        say(&format!(
             "built in {build_secs:.1} s ({:.0} appends/s), {:.2} GiB on disk",
             args.records as f64 / build_secs,
             bytes as f64 / (1u64 << 30) as f64
@@ -220,7 +232,7 @@ pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
                 report.problem
             );
             heads = report.heads;
-            say(format!(
+            say(&format!(
                 "verify run {}: {} records, {} heads in {s:.2} s ({:.0} records/s)",
                 r + 1,
                 report.records,
@@ -230,49 +242,18 @@ pub(crate) async fn run(args: LedgerBenchArgs) -> anyhow::Result<bool> {
             secs.push(s);
         }
         let m = median(&mut secs);
-        verify = Some((m, heads, bytes, build_secs));
-    }
-
-    if args.json {
-        let v = serde_json::json!({
-            "bench": "ledger",
-            "appends": {
-                "per_run": args.appends,
-                "appenders": args.appenders,
-                "runs": args.runs,
-                "median_appends_per_second": append_median,
-                "median_appends_per_fsync": per_sync_median,
-                "latency_us_p50": lat_p50,
-                "latency_us_p99": lat_p99,
-            },
-            "verify": verify.map(|(m, heads, bytes, build)| serde_json::json!({
-                "records": args.records,
-                "heads": heads,
-                "bytes": bytes,
-                "build_seconds": build,
-                "runs": args.verify_runs,
-                "median_seconds": m,
-                "records_per_second": args.records as f64 / m,
-            })),
+        verify = Some(VerifyOutcome {
+            median_seconds: m,
+            heads,
+            bytes,
+            build_seconds: build_secs,
         });
-        println!("{v}");
-    } else {
-        println!(
-            "durable appends   median {append_median:.0}/s over {} runs of {} ({} appenders), {per_sync_median:.0} appends per fsync, latency p50 {:.2} ms p99 {:.2} ms",
-            args.runs,
-            args.appends,
-            args.appenders,
-            lat_p50 / 1000.0,
-            lat_p99 / 1000.0
-        );
-        if let Some((m, heads, bytes, _)) = verify {
-            println!(
-                "offline verify    median {m:.2} s for {} records and {heads} heads ({:.2} GiB), {:.0} records/s",
-                args.records,
-                bytes as f64 / (1u64 << 30) as f64,
-                args.records as f64 / m
-            );
-        }
     }
-    Ok(true)
+    Ok(LedgerOutcome {
+        median_appends_per_second: append_median,
+        median_appends_per_fsync: per_sync_median,
+        latency_us_p50: lat_p50,
+        latency_us_p99: lat_p99,
+        verify,
+    })
 }

@@ -2,19 +2,22 @@
 //! loopback (hub and gateway in this process, mTLS with certs-dev), timed from reading the
 //! CSV to the last acknowledged bulk import, then an incremental re-run with 1% of persons
 //! changed. Peak memory is the process's high-water mark (VmHWM), which includes the
-//! gateway and hub running in the same process.
+//! gateway and hub running in the same process. Each finding goes to `say` as a line as
+//! soon as it is known; the CLI prints them.
 
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use renkei_bench::ProcessUsage;
-use renkei_cli::cluster::{Cluster, ClusterOptions, find_certs_dir};
 use renkei_proto::v1::Dose;
+use renkei_testkit::cluster::{Cluster, ClusterOptions, find_certs_dir};
 use renkei_vaccination::client::NoProgress;
 use renkei_vaccination::generate::{GenOptions, GenSinks, generate};
 use renkei_vaccination::ledger::{LedgerWriter, ReadOptions, stream_ledger};
 use renkei_vaccination::sync::{SyncOptions, sync_ledger};
+
+use super::Say;
+use crate::ProcessUsage;
 
 const CITY: &str = "141003";
 
@@ -29,18 +32,21 @@ fn rss_text() -> String {
     peak_rss_mib().map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
 }
 
-pub(crate) async fn run(
+/// Runs the full load and the incremental re-run; true if the re-run sent exactly the
+/// persons that changed.
+pub async fn full_load(
     residents: u64,
     seed: u64,
     data: Option<PathBuf>,
     certs: Option<PathBuf>,
     chunk: usize,
+    say: Say<'_>,
 ) -> anyhow::Result<bool> {
     let tmp = tempfile::tempdir()?;
     let dir = data.unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir)?;
     let certs = find_certs_dir(certs.as_deref())?;
-    println!(
+    say(&format!(
         "bench: full load of a city of {residents} residents ({} build), data in {}",
         if cfg!(debug_assertions) {
             "DEBUG"
@@ -48,7 +54,7 @@ pub(crate) async fn run(
             "release"
         },
         dir.display()
-    );
+    ));
 
     let started = Instant::now();
     let ledger = dir.join("vaccinations.csv");
@@ -76,13 +82,13 @@ pub(crate) async fn run(
         s
     };
     let size = std::fs::metadata(&ledger)?.len();
-    println!(
+    say(&format!(
         "  generated in {:.1} s (not timed below): {} persons with records, {} dose rows, {:.0} MiB of CSV",
         started.elapsed().as_secs_f64(),
         summary.persons_with_records,
         summary.dose_rows,
         size as f64 / (1024.0 * 1024.0)
-    );
+    ));
 
     let cluster = Cluster::start(ClusterOptions::new(&certs, dir.join("cluster"))).await?;
     let channel = cluster.backoffice(CITY)?;
@@ -106,20 +112,20 @@ pub(crate) async fn run(
         "copies refused: {:?}",
         r.refused.first()
     );
-    println!(
+    say(&format!(
         "  full load: {} rows read ({} bad rows reported), {} persons registered and sent, in {total:.1} s (reading and sending overlap)",
         stream.rows,
         stream.errors.len(),
         r.accepted,
-    );
-    println!(
+    ));
+    say(&format!(
         "  full load total {total:.1} s: {:.0} dose records/s, {:.0} persons/s; CPU {:.1} s user + {:.1} s system (all threads); peak RSS so far {}",
         stream.rows as f64 / total,
         r.accepted as f64 / total,
         cpu.user.as_secs_f64(),
         cpu.system.as_secs_f64(),
         rss_text()
-    );
+    ));
 
     // 1% of persons change: one more dose each for every 100th person, written back to the
     // CSV by streaming it (not timed).
@@ -129,16 +135,16 @@ pub(crate) async fn run(
     let (r2, _) = sync_ledger(channel, &ledger, &read, &opts, &NoProgress).await?;
     let inc = t1.elapsed().as_secs_f64();
     let cpu = ProcessUsage::now().since(&cpu1);
-    println!(
+    say(&format!(
         "  incremental re-run with {changed} persons changed (1%): {} sent, {} unchanged, {inc:.1} s including reading the CSV; CPU {:.1} s",
         r2.sent,
         r2.unchanged,
         cpu.cpu().as_secs_f64()
-    );
-    println!(
+    ));
+    say(&format!(
         "  peak RSS (adapter, gateway and hub in one process): {}",
         rss_text()
-    );
+    ));
     cluster.shutdown().await?;
     Ok(r2.sent == changed)
 }

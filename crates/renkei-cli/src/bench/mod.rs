@@ -23,17 +23,3 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<bool> {
         BenchCommand::Ledger(args) => ledger::run(args).await,
     }
 }
-
-/// Median of a non-empty sample (the mean of the middle two for an even count).
-pub(crate) fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let n = values.len();
-    if n == 0 {
-        return 0.0;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}

@@ -5,19 +5,16 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use renkei_cli::population::{self, Resident, Rng};
 use renkei_proto::v1::auto_response_block_client::AutoResponseBlockClient;
 use renkei_proto::v1::inquiries_client::InquiriesClient;
 use renkei_proto::v1::operators_client::OperatorsClient;
-use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
 use renkei_proto::v1::records_client::RecordsClient;
-use renkei_proto::v1::symbols_client::SymbolsClient;
 use renkei_proto::v1::{
-    AcquireSymbolRequest, AddUserRequest, ChangePasswordRequest, Confirmations, DecideRequest,
-    Decision, FlagReason, GetInquiryRequest, Grant, HeldInquiry, Inquiry, InquiryState,
-    ListHeldRequest, ListRecordsRequest, LoginRequest, OperatorRole, Outcome, ProvisionCopy,
-    PutCopyRequest, RegisterAddressNumberRequest, SetFlagRequest, SubmitInquiryRequest,
+    AddUserRequest, ChangePasswordRequest, Confirmations, DecideRequest, Decision, FlagReason,
+    GetInquiryRequest, Grant, HeldInquiry, Inquiry, InquiryState, ListHeldRequest,
+    ListRecordsRequest, LoginRequest, OperatorRole, Outcome, SetFlagRequest, SubmitInquiryRequest,
 };
+use renkei_testkit::population::{self, Resident, Rng};
 use renkei_transport::ClientOptions;
 use tonic::transport::Channel;
 
@@ -72,30 +69,7 @@ impl Demo {
 
     async fn enrol(&self, code: &str, r: &Resident) -> anyhow::Result<()> {
         let ch = self.cluster.backoffice(code)?;
-        let mut symbols = SymbolsClient::new(ch.clone());
-        symbols
-            .register_address_number(RegisterAddressNumberRequest {
-                unified_address_number: r.unified_address_number.clone(),
-            })
-            .await?;
-        symbols
-            .acquire_symbol(AcquireSymbolRequest {
-                unified_address_number: r.unified_address_number.clone(),
-                my_number: r.my_number.clone(),
-            })
-            .await?;
-        if let Some(h) = &r.history {
-            ProvisionCopiesClient::new(ch)
-                .put_copy(PutCopyRequest {
-                    copy: Some(ProvisionCopy {
-                        unified_address_number: r.unified_address_number.clone(),
-                        item: 25,
-                        content: Some(population::content(h)),
-                        ..Default::default()
-                    }),
-                })
-                .await?;
-        }
+        renkei_testkit::enrol(&ch, std::slice::from_ref(r), renkei_testkit::Calls::Single).await?;
         Ok(())
     }
 
