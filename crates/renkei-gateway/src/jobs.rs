@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use renkei_proto::v1::{Job, JobKind, JobState};
+use renkei_proto::v1::{BulkSummary, Job, JobKind, JobState};
 use renkei_store::Tree;
 
 use crate::GatewayError;
@@ -306,6 +306,147 @@ impl Drop for JobGuard {
                 JobState::Cancelled,
                 "the call ended before the job did (the client went away or the request timed out)",
             );
+        }
+    }
+}
+
+/// Records taken from a bulk stream at once: one storage batch and, for symbols, one hub
+/// call.
+pub(crate) const CHUNK: usize = 1000;
+
+/// Records of a bulk stream, with the stream position of the first, so per-record
+/// problems can name their position.
+#[derive(Debug)]
+pub(crate) struct Chunk<T> {
+    pub(crate) first: u64,
+    pub(crate) items: Vec<T>,
+}
+
+/// A bulk stream worked through as a batch job: taken in chunks, each chunk's good records
+/// kept and its bad ones listed (by position and reason) in the summary, the job's progress
+/// updated after every chunk. A stream that breaks mid-way keeps what came before it: the
+/// job ends cancelled and the caller is told how far it got.
+pub(crate) struct BulkJob<S: futures::Stream> {
+    job: JobGuard,
+    chunks: futures::stream::ReadyChunks<S>,
+    next: u64,
+    broken: Option<tonic::Status>,
+    pub(crate) summary: BulkSummary,
+}
+
+impl<T, S> BulkJob<S>
+where
+    S: futures::Stream<Item = Result<T, tonic::Status>> + Unpin,
+{
+    pub(crate) fn new(job: JobGuard, input: S) -> Self {
+        BulkJob {
+            job,
+            chunks: futures::StreamExt::ready_chunks(input, CHUNK),
+            next: 0,
+            broken: None,
+            summary: BulkSummary::default(),
+        }
+    }
+
+    /// The next chunk; `None` at the end of the stream, or once it broke (after handing
+    /// out the records that arrived before the break).
+    pub(crate) async fn next_chunk(&mut self) -> Option<Chunk<T>> {
+        if self.broken.is_some() {
+            return None;
+        }
+        let chunk = futures::StreamExt::next(&mut self.chunks).await?;
+        let mut items = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            match item {
+                Ok(r) => items.push(r),
+                Err(s) => {
+                    self.broken = Some(s);
+                    break;
+                }
+            }
+        }
+        let first = self.next;
+        self.next += items.len() as u64;
+        Some(Chunk { first, items })
+    }
+
+    /// Publishes the summary's counts as the job's progress.
+    pub(crate) fn progress(&self) {
+        self.job.progress(
+            self.summary.accepted + self.summary.rejected,
+            self.summary.rejected,
+        );
+    }
+
+    /// Runs `per_chunk` on every chunk. A chunk that fails fails the job: what earlier
+    /// chunks stored stays. Work that awaits per chunk (a hub call) loops over
+    /// [`BulkJob::next_chunk`] itself: a generic async closure here would make the
+    /// handler's future not provably `Send`.
+    pub(crate) async fn run(
+        mut self,
+        mut per_chunk: impl FnMut(Chunk<T>, &mut BulkSummary) -> Result<(), GatewayError>,
+    ) -> Result<BulkEnd, GatewayError> {
+        while let Some(chunk) = self.next_chunk().await {
+            if let Err(e) = per_chunk(chunk, &mut self.summary) {
+                return Err(self.fail(e));
+            }
+            self.progress();
+        }
+        Ok(self.end())
+    }
+
+    /// Ends the job as failed with `e`, and hands `e` back.
+    pub(crate) fn fail(self, e: GatewayError) -> GatewayError {
+        self.job.finish(JobState::Failed, &e.to_string());
+        e
+    }
+
+    /// Ends the job as cancelled for a reason other than a broken stream.
+    pub(crate) fn cancel(self, why: &str) {
+        self.job.finish(JobState::Cancelled, why);
+    }
+
+    /// Ends the job: cancelled if the stream broke, succeeded otherwise. The caller
+    /// commits the store.
+    pub(crate) fn end(self) -> BulkEnd {
+        match &self.broken {
+            Some(s) => self.job.finish(JobState::Cancelled, s.message()),
+            None => self.job.finish(JobState::Succeeded, ""),
+        }
+        BulkEnd {
+            summary: self.summary,
+            broken: self.broken,
+        }
+    }
+
+    /// Whether the stream broke (the job will end cancelled).
+    pub(crate) fn broken(&self) -> Option<&tonic::Status> {
+        self.broken.as_ref()
+    }
+}
+
+/// How a bulk job ended.
+#[derive(Debug)]
+pub(crate) struct BulkEnd {
+    pub(crate) summary: BulkSummary,
+    broken: Option<tonic::Status>,
+}
+
+impl BulkEnd {
+    /// The caller's answer: the summary, or the broken stream's status saying how many
+    /// records were taken before it broke (`what` names the stream: "request", "flag").
+    pub(crate) fn into_result(self, what: &str) -> Result<BulkSummary, tonic::Status> {
+        match self.broken {
+            None => Ok(self.summary),
+            Some(s) => Err(tonic::Status::new(
+                s.code(),
+                format!(
+                    "the {what} stream failed after {} accepted and {} rejected records (those are kept): {}",
+                    self.summary.accepted,
+                    self.summary.rejected,
+                    s.message()
+                ),
+            )),
         }
     }
 }

@@ -20,7 +20,7 @@ use renkei_proto::v1::{Grant, OperatorAccount, OperatorRole};
 use renkei_store::{TenantStore, Tree, TreeKind};
 
 pub use audit::{AuditLog, Terminal};
-pub use error::OpsError;
+pub use error::{OpsError, OpsErrorKind};
 
 /// Rules for operator accounts; one set per gateway.
 #[derive(Clone, Debug)]
@@ -91,6 +91,61 @@ impl Actor {
             .filter(|g| g.role == OperatorRole::Approver as i32)
             .map(|g| g.procedure.as_str())
             .collect()
+    }
+
+    /// The gate after authentication. A one-time password is changed before anything
+    /// else is done (only changing it, logging out and asking who one is are let through),
+    /// so that a password an administrator has seen never stays in use.
+    pub fn authorize(
+        &self,
+        tenant: &str,
+        action: &str,
+        right: Option<&Right<'_>>,
+    ) -> Result<(), OpsError> {
+        if self.must_change_password && !matches!(action, "password.change" | "logout" | "whoami") {
+            return Err(OpsError::PasswordChangeRequired);
+        }
+        match right {
+            Some(right) if !self.has(right) => Err(OpsError::MissingRight {
+                user: self.user.clone(),
+                tenant: tenant.to_owned(),
+                right: format!("{right:?}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Held inquiries are seen and decided only by approvers, and only for their own
+    /// procedures (情報提供の許可権限).
+    pub fn require_approver(&self) -> Result<Vec<&str>, OpsError> {
+        let procedures = self.approvable();
+        if procedures.is_empty() {
+            return Err(OpsError::NoApprovalRight {
+                user: self.user.clone(),
+            });
+        }
+        Ok(procedures)
+    }
+
+    pub fn require_approver_of(&self, procedure: &str) -> Result<(), OpsError> {
+        if self.has(&Right::Approve(procedure)) {
+            return Ok(());
+        }
+        Err(OpsError::NotApproverOf {
+            user: self.user.clone(),
+            procedure: procedure.to_owned(),
+            approvable: self.approvable().into_iter().map(str::to_owned).collect(),
+        })
+    }
+
+    /// The audit log is read by administrators and records reviewers.
+    pub fn require_audit_reader(&self) -> Result<(), OpsError> {
+        if self.has(&Right::Administer) || self.has(&Right::ReviewRecords) {
+            return Ok(());
+        }
+        Err(OpsError::NotAuditReader {
+            user: self.user.clone(),
+        })
     }
 }
 
@@ -201,38 +256,35 @@ pub fn check_user_id(user: &str) -> Result<(), OpsError> {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
         })
     {
-        return Err(OpsError::invalid(
-            "user",
-            "must be 1-64 characters of a-z, 0-9, '.', '_' and '-'",
-        ));
+        return Err(OpsError::BadUserId);
     }
     Ok(())
 }
 
 fn check_grants(grants: &[Grant]) -> Result<(), OpsError> {
     if grants.is_empty() {
-        return Err(OpsError::invalid(
-            "grants",
-            "an account needs at least one role",
-        ));
+        return Err(OpsError::BadGrant {
+            field: "grants".into(),
+            message: "an account needs at least one role".into(),
+        });
     }
     for (i, g) in grants.iter().enumerate() {
         let field = format!("grants[{i}]");
         match OperatorRole::try_from(g.role) {
             Ok(OperatorRole::Approver) => {
-                ProcedureCode::parse(&g.procedure).map_err(|e| OpsError::InvalidArgument {
+                ProcedureCode::parse(&g.procedure).map_err(|e| OpsError::BadGrant {
                     field: format!("{field}.procedure"),
                     message: format!("an approver grant names its procedure: {e}"),
                 })?;
             }
             Ok(OperatorRole::Unspecified) | Err(_) => {
-                return Err(OpsError::InvalidArgument {
+                return Err(OpsError::BadGrant {
                     field: format!("{field}.role"),
                     message: "is not a known role".into(),
                 });
             }
             Ok(_) if !g.procedure.is_empty() => {
-                return Err(OpsError::InvalidArgument {
+                return Err(OpsError::BadGrant {
                     field: format!("{field}.procedure"),
                     message: "only approver grants name a procedure".into(),
                 });
@@ -313,10 +365,10 @@ impl OperatorBook {
                     .iter()
                     .any(|g| g.role == OperatorRole::Administrator as i32)
             {
-                return Err(OpsError::AlreadyExists(format!(
-                    "{} already has an administrator ({}); add further accounts with `renkei ops users add`",
-                    self.tenant, a.user
-                )));
+                return Err(OpsError::AdminExists {
+                    tenant: self.tenant.clone(),
+                    admin: a.user,
+                });
             }
         }
         let grants = vec![Grant {
@@ -346,16 +398,13 @@ impl OperatorBook {
         check_user_id(user)?;
         check_grants(&grants)?;
         if display_name.chars().count() > 100 {
-            return Err(OpsError::invalid(
-                "display_name",
-                "is longer than 100 characters",
-            ));
+            return Err(OpsError::DisplayNameTooLong);
         }
         if self.load(user)?.is_some() {
-            return Err(OpsError::AlreadyExists(format!(
-                "operator {user} already exists in {}",
-                self.tenant
-            )));
+            return Err(OpsError::UserExists {
+                user: user.into(),
+                tenant: self.tenant.clone(),
+            });
         }
         let otp = one_time_password()?;
         let pw = otp.clone();
@@ -391,8 +440,10 @@ impl OperatorBook {
 
     fn must_load(&self, user: &str) -> Result<StoredAccount, OpsError> {
         check_user_id(user)?;
-        self.load(user)?
-            .ok_or_else(|| OpsError::NotFound(format!("no operator {user} in {}", self.tenant)))
+        self.load(user)?.ok_or_else(|| OpsError::UnknownUser {
+            user: user.into(),
+            tenant: self.tenant.clone(),
+        })
     }
 
     /// Disables an account and ends its session.
@@ -465,28 +516,26 @@ impl OperatorBook {
         password: &str,
         terminal: &Terminal,
     ) -> Result<LoggedIn, OpsError> {
-        let wrong = || OpsError::Unauthenticated("the user or the password is wrong".into());
         if check_user_id(user).is_err() || password.is_empty() || password.len() > 1024 {
-            return Err(wrong());
+            return Err(OpsError::BadCredentials);
         }
         let _guard = self.login_lock.lock().await;
         let Some(mut stored) = self.load(user)? else {
             let dummy = self.dummy_hash.clone();
             let pw = password.to_owned();
             blocking(move || verify_password(&pw, &dummy)).await?;
-            return Err(wrong());
+            return Err(OpsError::BadCredentials);
         };
         let account = Self::account_of(&stored);
         if account.disabled {
-            return Err(OpsError::PermissionDenied(format!(
-                "operator {user} is disabled"
-            )));
+            return Err(OpsError::Disabled { user: user.into() });
         }
         if account.locked {
-            return Err(OpsError::PermissionDenied(format!(
-                "operator {user} is locked after {} failed logins; an administrator must reset the password",
-                self.policy.max_failed_logins
-            )));
+            return Err(OpsError::LockedOut {
+                user: user.into(),
+                failures: self.policy.max_failed_logins,
+                just_now: false,
+            });
         }
         let (pw, hash) = (password.to_owned(), stored.password_hash.clone());
         if !blocking(move || verify_password(&pw, &hash)).await? {
@@ -498,24 +547,24 @@ impl OperatorBook {
             self.save(&stored)?;
             self.db.commit().await?;
             return Err(if locked {
-                OpsError::PermissionDenied(format!(
-                    "the password is wrong; operator {user} is now locked after {} failed logins",
-                    stored.failures
-                ))
+                OpsError::LockedOut {
+                    user: user.into(),
+                    failures: stored.failures,
+                    just_now: true,
+                }
             } else {
-                wrong()
+                OpsError::BadCredentials
             });
         }
         let now = now_ms();
         if let Some(h) = self.sessions.get(user_key(user))? {
             if let Some(live) = self.live_session(&h, now)? {
-                return Err(OpsError::FailedPrecondition(format!(
-                    "operator {user} is already logged in at terminal {} since {}; one session per \
-                     operator: log out there first (or wait {} s of inactivity)",
-                    live.terminal,
-                    renkei_core::format_ms(live.created_ms),
-                    self.policy.idle_timeout.as_secs()
-                )));
+                return Err(OpsError::AlreadyLoggedIn {
+                    user: user.into(),
+                    terminal: live.terminal,
+                    since: renkei_core::format_ms(live.created_ms),
+                    idle_secs: self.policy.idle_timeout.as_secs(),
+                });
             }
             self.end_sessions_of(user)?;
         }
@@ -549,9 +598,8 @@ impl OperatorBook {
         token: &str,
         terminal: &Terminal,
     ) -> Result<Actor, (OpsError, Option<String>)> {
-        let fail = |m: &str| (OpsError::Unauthenticated(m.into()), None);
         if token.is_empty() || token.len() > 128 {
-            return Err(fail("no session token: log in first"));
+            return Err((OpsError::NoSession, None));
         }
         let hash = renkei_crypto::sha256(token.as_bytes());
         let key = session_key(&hash);
@@ -560,37 +608,39 @@ impl OperatorBook {
             .get(&key)
             .map_err(|e| (OpsError::from(e), None))?;
         let Some(raw) = raw else {
-            return Err(fail("the session has ended or never existed: log in again"));
+            return Err((OpsError::SessionEnded, None));
         };
         let s = StoredSession::decode(raw.as_ref())
             .map_err(|e| (OpsError::Corrupt(e.to_string()), None))?;
         let now = now_ms();
-        let ended = |why: String| async {
+        let ended = |why: OpsError| async {
             let _ = self.end_sessions_of(&s.user);
             let _ = self.db.commit().await;
-            Err((OpsError::Unauthenticated(why), Some(s.user.clone())))
+            Err((why, Some(s.user.clone())))
         };
         if now - s.last_seen_ms > self.policy.idle_timeout.as_millis() as i64 {
-            return ended(format!(
-                "the session ended after {} s without activity: log in again",
-                self.policy.idle_timeout.as_secs()
-            ))
+            return ended(OpsError::SessionExpired {
+                idle_secs: self.policy.idle_timeout.as_secs(),
+            })
             .await;
         }
         if now - s.created_ms > self.policy.session_max.as_millis() as i64 {
-            return ended("the session reached its maximum length: log in again".into()).await;
+            return ended(OpsError::SessionTooOld).await;
         }
         if s.terminal != terminal.name {
-            return Err(fail("this session was opened at another terminal"));
+            return Err((OpsError::OtherTerminal, None));
         }
         let stored = match self.load(&s.user) {
             Ok(Some(a)) => a,
-            Ok(None) => return ended("the operator no longer exists".into()).await,
+            Ok(None) => return ended(OpsError::OperatorGone).await,
             Err(e) => return Err((e, None)),
         };
         let account = Self::account_of(&stored);
         if account.disabled || account.locked {
-            return ended(format!("operator {} is disabled or locked", s.user)).await;
+            return ended(OpsError::AccountUnusable {
+                user: s.user.clone(),
+            })
+            .await;
         }
         let touched = StoredSession {
             last_seen_ms: now,
@@ -635,23 +685,16 @@ impl OperatorBook {
         let mut s = self.must_load(&actor.user)?;
         let (pw, hash) = (current.to_owned(), s.password_hash.clone());
         if current.len() > 1024 || !blocking(move || verify_password(&pw, &hash)).await? {
-            return Err(OpsError::invalid("current_password", "is wrong"));
+            return Err(OpsError::WrongCurrentPassword);
         }
         let n = new.chars().count();
         if n < self.policy.min_password_len || new.len() > 1024 {
-            return Err(OpsError::invalid(
-                "new_password",
-                format!(
-                    "must be {} to 1024 characters long",
-                    self.policy.min_password_len
-                ),
-            ));
+            return Err(OpsError::WeakPassword {
+                min_len: self.policy.min_password_len,
+            });
         }
         if new == current {
-            return Err(OpsError::invalid(
-                "new_password",
-                "must differ from the current password",
-            ));
+            return Err(OpsError::PasswordUnchanged);
         }
         let pw = new.to_owned();
         s.password_hash = blocking(move || hash_password(&pw)).await?;
@@ -698,7 +741,7 @@ mod tests {
         assert!(!actor.has(&Right::Approve("vaccination")));
         assert!(matches!(
             b.change_password(&actor, &otp, "short").await,
-            Err(OpsError::InvalidArgument { .. })
+            Err(OpsError::WeakPassword { .. })
         ));
         b.change_password(&actor, &otp, "a much longer passphrase")
             .await

@@ -8,7 +8,7 @@ use renkei_proto::v1::records_server::Records;
 use renkei_proto::v1::symbols_server::Symbols;
 use renkei_proto::v1::{
     AcquireSymbolRequest, Acquisition, BulkSummary, DeleteCopyRequest, DeleteCopyResponse,
-    ExportCopiesRequest, GetAcquisitionRequest, GetInquiryRequest, Inquiry, JobKind, JobState,
+    ExportCopiesRequest, GetAcquisitionRequest, GetInquiryRequest, Inquiry, JobKind,
     ListInquiriesRequest, ListInquiriesResponse, ListRecordsRequest, ListRecordsResponse,
     ProvisionCopy, PutCopyRequest, PutCopyResponse, RegisterAddressNumberRequest,
     RegisterAddressNumberResponse, SubmitInquiryRequest,
@@ -20,11 +20,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::inquiry::is_final;
+use crate::jobs::BulkJob;
 use crate::tenant::Tenant;
 use crate::{GatewayError, Inner};
-
-/// Records taken from a bulk stream at once: one storage batch and, for symbols, one hub call.
-const CHUNK: usize = 1000;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -72,19 +70,6 @@ fn status(e: GatewayError) -> Status {
     e.into_status()
 }
 
-/// Ends a bulk stream that broke mid-way: what was accepted is kept and said so.
-fn broken_stream(summary: &BulkSummary, s: Status) -> Status {
-    Status::new(
-        s.code(),
-        format!(
-            "the request stream failed after {} accepted and {} rejected records (those are kept): {}",
-            summary.accepted,
-            summary.rejected,
-            s.message()
-        ),
-    )
-}
-
 #[tonic::async_trait]
 impl Symbols for Local {
     async fn register_address_number(
@@ -110,36 +95,19 @@ impl Symbols for Local {
             .jobs
             .start(JobKind::RegisterAddressNumbers, started_by(&req))
             .map_err(status)?;
-        let mut chunks = req.into_inner().ready_chunks(CHUNK);
-        let mut summary = BulkSummary::default();
-        let mut index = 0u64;
-        while let Some(chunk) = chunks.next().await {
-            let mut uans = Vec::with_capacity(chunk.len());
-            let mut broke = None;
-            for item in chunk {
-                match item {
-                    Ok(r) => uans.push(r.unified_address_number),
-                    Err(s) => {
-                        broke = Some(s);
-                        break;
-                    }
-                }
-            }
-            if let Err(e) = t.register_batch(index, &uans, &mut summary) {
-                job.finish(JobState::Failed, &e.to_string());
-                return Err(status(e));
-            }
-            index += uans.len() as u64;
-            job.progress(summary.accepted + summary.rejected, summary.rejected);
-            if let Some(s) = broke {
-                job.finish(JobState::Cancelled, s.message());
-                t.commit().await.map_err(status)?;
-                return Err(broken_stream(&summary, s));
-            }
-        }
-        job.finish(JobState::Succeeded, "");
+        let end = BulkJob::new(job, req.into_inner())
+            .run(|chunk, summary| {
+                let uans: Vec<String> = chunk
+                    .items
+                    .into_iter()
+                    .map(|r| r.unified_address_number)
+                    .collect();
+                t.register_batch(chunk.first, &uans, summary)
+            })
+            .await
+            .map_err(status)?;
         t.commit().await.map_err(status)?;
-        Ok(Response::new(summary))
+        end.into_result("request").map(Response::new)
     }
 
     async fn acquire_symbol(
@@ -164,51 +132,37 @@ impl Symbols for Local {
             .jobs
             .start(JobKind::AcquireSymbols, started_by(&req))
             .map_err(status)?;
-        let mut chunks = req.into_inner().ready_chunks(CHUNK);
+        let mut bulk = BulkJob::new(job, req.into_inner());
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
-            let mut index = 0u64;
-            let mut rejected = 0u64;
-            while let Some(chunk) = chunks.next().await {
-                let mut reqs = Vec::with_capacity(chunk.len());
-                let mut broke = None;
-                for item in chunk {
-                    match item {
-                        Ok(r) => reqs.push(r),
-                        Err(s) => {
-                            broke = Some(s);
-                            break;
-                        }
-                    }
-                }
-                match t.acquire_many(index, &reqs).await {
-                    Ok(results) => {
-                        rejected += results.iter().filter(|a| !a.error.is_empty()).count() as u64;
-                        job.progress(index + reqs.len() as u64, rejected);
-                        for a in results {
-                            if tx.send(Ok(a)).await.is_err() {
-                                job.finish(
-                                    JobState::Cancelled,
-                                    "the client went away before reading every result",
-                                );
-                                return;
-                            }
-                        }
-                    }
+            // Results stream back as they come, so a failed record is its own answer
+            // (an Acquisition with an error), counted as rejected.
+            while let Some(chunk) = bulk.next_chunk().await {
+                let results = match t.acquire_many(chunk.first, &chunk.items).await {
+                    Ok(results) => results,
                     Err(e) => {
-                        job.finish(JobState::Failed, &e.to_string());
+                        let e = bulk.fail(e);
                         let _ = tx.send(Err(status(e))).await;
                         return;
                     }
-                }
-                index += reqs.len() as u64;
-                if let Some(s) = broke {
-                    job.finish(JobState::Cancelled, s.message());
-                    let _ = tx.send(Err(s)).await;
-                    return;
+                };
+                let failed = results.iter().filter(|a| !a.error.is_empty()).count() as u64;
+                bulk.summary.rejected += failed;
+                bulk.summary.accepted += results.len() as u64 - failed;
+                bulk.progress();
+                for a in results {
+                    if tx.send(Ok(a)).await.is_err() {
+                        bulk.cancel("the client went away before reading every result");
+                        return;
+                    }
                 }
             }
-            job.finish(JobState::Succeeded, "");
+            let broken = bulk.broken().cloned();
+            bulk.end();
+            if let Some(s) = broken {
+                let _ = tx.send(Err(s)).await;
+                return;
+            }
             if let Err(e) = t.commit().await {
                 tracing::warn!(tenant = %t.code, error = %e, "job state not committed");
             }
@@ -284,39 +238,18 @@ impl ProvisionCopies for Local {
             .jobs
             .start(JobKind::ImportCopies, started_by(&req))
             .map_err(status)?;
-        let mut chunks = req.into_inner().ready_chunks(CHUNK);
-        let mut summary = BulkSummary::default();
-        let mut index = 0u64;
-        while let Some(chunk) = chunks.next().await {
-            let mut copies = Vec::with_capacity(chunk.len());
-            let mut broke = None;
-            for item in chunk {
-                match item {
-                    Ok(PutCopyRequest { copy: Some(c) }) => copies.push(c),
-                    Ok(PutCopyRequest { copy: None }) => copies.push(ProvisionCopy::default()),
-                    Err(s) => {
-                        broke = Some(s);
-                        break;
-                    }
-                }
-            }
-            let n = copies.len() as u64;
-            if let Err(e) = t.import_batch(index, copies, &allowed, &mut summary) {
-                job.finish(JobState::Failed, &e.to_string());
-                return Err(status(e));
-            }
-            index += n;
-            job.progress(summary.accepted + summary.rejected, summary.rejected);
-            if let Some(s) = broke {
-                job.finish(JobState::Cancelled, s.message());
-                t.commit().await.map_err(status)?;
-                return Err(broken_stream(&summary, s));
-            }
-        }
-        job.finish(JobState::Succeeded, "");
+        let end = BulkJob::new(job, req.into_inner())
+            .run(|chunk, summary| {
+                // A record without a copy is reported like any other bad copy.
+                let copies = chunk.items.into_iter().map(|r| r.copy.unwrap_or_default());
+                t.import_batch(chunk.first, copies.collect(), &allowed, summary)
+            })
+            .await
+            .map_err(status)?;
         t.commit().await.map_err(status)?;
+        let summary = &end.summary;
         tracing::info!(tenant = %t.code, accepted = summary.accepted, rejected = summary.rejected, "provision copies imported");
-        Ok(Response::new(summary))
+        end.into_result("request").map(Response::new)
     }
 
     type ExportCopiesStream = BoxStream<ProvisionCopy>;

@@ -47,8 +47,24 @@ fn classify(e: &GatewayError) -> (Code, &'static str, bool) {
         E::AlreadyExists(_) => (Code::AlreadyExists, "ALREADY_EXISTS", false),
         E::FailedPrecondition(_) => (Code::FailedPrecondition, "FAILED_PRECONDITION", false),
         E::Unavailable(_) => (Code::Unavailable, "UNAVAILABLE", true),
+        E::Ops(o) => classify_ops(o),
         _ => (Code::Internal, "INTERNAL", false),
     }
+}
+
+/// Operator failures (renkei-ops) by class; the reason is the cause's own.
+fn classify_ops(e: &renkei_ops::OpsError) -> (Code, &'static str, bool) {
+    use renkei_ops::OpsErrorKind as K;
+    let code = match e.kind() {
+        K::Unauthenticated => Code::Unauthenticated,
+        K::Denied => Code::PermissionDenied,
+        K::Invalid => Code::InvalidArgument,
+        K::NotFound => Code::NotFound,
+        K::AlreadyExists => Code::AlreadyExists,
+        K::Refused => Code::FailedPrecondition,
+        _ => Code::Internal,
+    };
+    (code, e.reason(), false)
 }
 
 impl GatewayError {
@@ -71,9 +87,6 @@ impl GatewayError {
     /// The status a client sees. Internal failures are logged here and answered with a
     /// generic message: their text names files and storage, which is not the caller's.
     pub fn into_status(self) -> Status {
-        if let GatewayError::Ops(e) = self {
-            return e.into_status();
-        }
         let (code, reason, retry) = classify(&self);
         let mut details = ErrorDetails::new();
         details.set_error_info(reason, DOMAIN, HashMap::new());
@@ -88,6 +101,11 @@ impl GatewayError {
         };
         if let GatewayError::InvalidArgument { field, message } = &self {
             details.add_bad_request_violation(field.clone(), bounded_message(message));
+        }
+        if let GatewayError::Ops(o) = &self
+            && let Some((field, message)) = o.field()
+        {
+            details.add_bad_request_violation(field, bounded_message(&message));
         }
         Status::with_error_details(code, message, details)
     }
@@ -166,6 +184,44 @@ mod tests {
         assert_eq!(br.field_violations[0].field, "provider");
         let s = GatewayError::Corrupt("/var/lib/renkei/db".into()).into_status();
         assert!(!s.message().contains("/var/lib"), "{}", s.message());
+    }
+
+    #[test]
+    fn operator_failures_keep_their_codes_and_name_their_cause() {
+        use renkei_ops::OpsError as O;
+        let cases = [
+            (O::BadCredentials, Code::Unauthenticated, "BAD_CREDENTIALS"),
+            (O::SessionExpired { idle_secs: 900 }, Code::Unauthenticated, "SESSION_EXPIRED"),
+            (
+                O::LockedOut {
+                    user: "a".into(),
+                    failures: 5,
+                    just_now: true,
+                },
+                Code::PermissionDenied,
+                "LOCKED_OUT",
+            ),
+            (O::PasswordChangeRequired, Code::FailedPrecondition, "PASSWORD_CHANGE_REQUIRED"),
+            (
+                O::UnknownUser {
+                    user: "a".into(),
+                    tenant: "t".into(),
+                },
+                Code::NotFound,
+                "UNKNOWN_USER",
+            ),
+            (O::WeakPassword { min_len: 12 }, Code::InvalidArgument, "WEAK_PASSWORD"),
+            (O::Corrupt("/var/lib/x".into()), Code::Internal, "INTERNAL"),
+        ];
+        for (e, code, why) in cases {
+            let s = GatewayError::Ops(e).into_status();
+            assert_eq!(s.code(), code, "{s:?}");
+            assert_eq!(reason(&s), why, "{s:?}");
+            assert!(!s.message().contains("/var/lib"), "{}", s.message());
+        }
+        let s = GatewayError::Ops(O::WeakPassword { min_len: 12 }).into_status();
+        let br = s.get_details_bad_request().expect("bad request details");
+        assert_eq!(br.field_violations[0].field, "new_password");
     }
 
     #[test]
