@@ -7,9 +7,12 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum LedgerCommand {
-    /// Check a whole record log offline: every record's hash and position, every signed
-    /// tree head's signature, and that each head's tree extends the one before. Exits
-    /// non-zero and names the first bad position if anything was altered.
+    /// Check a whole record log offline: every frame's checksum, every record's hash and
+    /// position, every signed tree head's signature, and that each head's tree extends the
+    /// one before. Names the first bad position if anything does not check.
+    ///
+    /// Exit status: 0 the log verifies; 1 it does not (altered, signed by a different key,
+    /// unauthenticated records); 2 it could not be checked (usage, unreadable files).
     ///
     /// Example: renkei ledger verify data/gateway/records/011002 --key certs-dev/keys/011002.sign.pub
     Verify {
@@ -18,6 +21,11 @@ pub(crate) enum LedgerCommand {
         /// The keeper's Ed25519 public key file (the tenant's or the hub's signing key).
         #[arg(long)]
         key: PathBuf,
+        /// The keeper's signing key file: also authenticates the records after the last
+        /// signed head (their per-frame MACs), which tells an offline append from records
+        /// the keeper has not yet signed a head over (docs/decisions/0078).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -41,15 +49,32 @@ pub(crate) enum LedgerCommand {
     },
 }
 
+/// Exit status 2: the log could not be checked at all (1 is kept for "does not verify").
+const EXIT_ERROR: i32 = 2;
+
 pub(crate) fn run(command: LedgerCommand) -> anyhow::Result<bool> {
-    match command {
-        LedgerCommand::Verify { dir, key, json } => verify(dir, key, json),
+    let result = match command {
+        LedgerCommand::Verify {
+            dir,
+            key,
+            signing_key,
+            json,
+        } => verify(dir, key, signing_key, json),
         LedgerCommand::Stats {
             dir,
             since,
             until,
             csv,
         } => stats(dir, since.as_deref(), until.as_deref(), csv),
+    };
+    match result {
+        Err(e) if !renkei_cli::stdout::is_broken_pipe(&e) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {e:#}");
+            std::process::exit(EXIT_ERROR);
+        }
+        other => other,
     }
 }
 
@@ -102,13 +127,35 @@ fn stats(
     Ok(true)
 }
 
-fn verify(dir: PathBuf, key: PathBuf, json: bool) -> anyhow::Result<bool> {
+fn verify(
+    dir: PathBuf,
+    key_path: PathBuf,
+    signing_key: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    use renkei_ledger::ProblemKind;
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }
-    let key = renkei_crypto::read_verifying_key(&key)?;
+    let key = renkei_crypto::read_verifying_key(&key_path)
+        .with_context(|| format!("--key {}", key_path.display()))?;
+    let frame_key = match &signing_key {
+        Some(path) => {
+            let k = renkei_crypto::read_signing_key(path)
+                .with_context(|| format!("--signing-key {}", path.display()))?;
+            if k.public_key().key_id() != key.key_id() {
+                anyhow::bail!(
+                    "--signing-key {} is not the private half of --key {}",
+                    path.display(),
+                    key_path.display()
+                );
+            }
+            Some(renkei_ledger::FrameKey::derive(&k))
+        }
+        None => None,
+    };
     let started = std::time::Instant::now();
-    let report = renkei_ledger::verify_log(&dir, &key, &mut |n| {
+    let report = renkei_ledger::verify_log_with(&dir, &key, frame_key.as_ref(), &mut |n| {
         if !json {
             eprint!("\r{n} records checked");
         }
@@ -118,9 +165,15 @@ fn verify(dir: PathBuf, key: PathBuf, json: bool) -> anyhow::Result<bool> {
     if !json {
         eprintln!();
     }
+    let kind = |k: ProblemKind| match k {
+        ProblemKind::WrongKey => "wrong_key",
+        ProblemKind::Unauthenticated => "unauthenticated",
+        _ => "altered",
+    };
     if json {
         let problem = report.problem.as_ref().map(|p| {
             serde_json::json!({
+                "kind": kind(p.kind),
                 "record": p.record,
                 "head": p.head,
                 "file": p.file.display().to_string(),
@@ -134,15 +187,20 @@ fn verify(dir: PathBuf, key: PathBuf, json: bool) -> anyhow::Result<bool> {
             "records": report.records,
             "segments": report.segments,
             "heads": report.heads,
+            "heads_verified": report.heads_verified,
             "last_head_size": report.last_head_size,
             "root": hex::encode(report.root),
             "torn_tail_bytes": report.torn_tail_bytes,
+            "torn_head_bytes": report.torn_head_bytes,
+            "tail_authenticated": report.tail_authenticated,
             "seconds": elapsed.as_secs_f64(),
             "problem": problem,
         });
         println!("{v}");
-    } else {
-        println!("log        {}", dir.display());
+        return Ok(report.is_ok());
+    }
+    println!("log        {}", dir.display());
+    let Some(p) = &report.problem else {
         println!(
             "records    {} in {} segments",
             report.records, report.segments
@@ -158,16 +216,47 @@ fn verify(dir: PathBuf, key: PathBuf, json: bool) -> anyhow::Result<bool> {
                 report.torn_tail_bytes
             );
         }
-        let unsigned = report.records.saturating_sub(report.last_head_size);
-        if report.is_ok() && unsigned > 0 {
+        if report.torn_head_bytes > 0 {
             println!(
-                "note       {unsigned} records after the last signed head are not yet covered by a signature"
+                "note       {} bytes of a tree head cut short by a crash at the end of heads.log (never returned; dropped when the log next opens)",
+                report.torn_head_bytes
             );
         }
-        match &report.problem {
-            None => println!("result     OK ({:.2} s)", elapsed.as_secs_f64()),
-            Some(p) => println!("result     ALTERED: {p}"),
+        let unsigned = report.records.saturating_sub(report.last_head_size);
+        if unsigned > 0 && report.tail_authenticated {
+            println!(
+                "note       {unsigned} records after the last signed head are authenticated by the keeper's key but not yet covered by a signature"
+            );
+        } else if unsigned > 0 {
+            println!(
+                "note       {unsigned} records after the last signed head are not yet covered by a signature (--signing-key authenticates them)"
+            );
         }
+        println!("result     OK ({:.2} s)", elapsed.as_secs_f64());
+        return Ok(true);
+    };
+    // After a failure only what was checked is stated: no root, and no head size that
+    // would read as if the log were covered by it.
+    println!(
+        "records    {} read before the problem, in {} segments",
+        report.records, report.segments
+    );
+    if report.heads_verified == 0 {
+        println!("heads      {} in heads.log, none verified", report.heads);
+    } else {
+        println!(
+            "heads      {} in heads.log, {} verified, the last of them covering {} records",
+            report.heads, report.heads_verified, report.last_head_size
+        );
     }
-    Ok(report.is_ok())
+    match p.kind {
+        ProblemKind::WrongKey => println!(
+            "result     WRONG KEY: {} (--key {}); nothing could be checked",
+            p.reason,
+            key_path.display()
+        ),
+        ProblemKind::Unauthenticated => println!("result     UNAUTHENTICATED: {p}"),
+        _ => println!("result     ALTERED: {p}"),
+    }
+    Ok(false)
 }
