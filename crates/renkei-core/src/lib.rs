@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod agency;
+pub mod dose;
 mod error;
 mod ids;
 mod items;

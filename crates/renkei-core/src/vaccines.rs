@@ -12,7 +12,7 @@ pub enum Category {
     B,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vaccine {
     pub code: &'static str,
     pub name_ja: &'static str,

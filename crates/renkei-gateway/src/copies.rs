@@ -2,7 +2,7 @@
 //! deletion. A copy is stored under `item (4 bytes BE) ‖ unified address number`.
 
 use prost::Message as _;
-use renkei_core::{UnifiedAddressNumber, now_ms, vaccines};
+use renkei_core::{UnifiedAddressNumber, dose, now_ms};
 use renkei_proto::v1::{BulkSummary, Content, Dose, ProvisionCopy, content};
 use renkei_store::Batch;
 
@@ -33,70 +33,52 @@ pub(crate) fn copy_key(item: u32, uan: &str) -> Vec<u8> {
 
 const MAX_DOSES: usize = 500;
 
+/// How a dose's problems name the items of the `Dose` message.
+const DOSE_WORDS: dose::DoseWords = dose::DoseWords {
+    date_unknown: "date_unknown",
+    unknown_date_hint: "set date_unknown",
+};
+
+fn dose_field_name(f: dose::DoseField) -> &'static str {
+    match f {
+        dose::DoseField::Vaccine => "vaccine_code",
+        dose::DoseField::DoseNumber => "dose_number",
+        dose::DoseField::Date => "date",
+        dose::DoseField::Institution => "institution_code",
+        dose::DoseField::Lot => "lot",
+        dose::DoseField::Maker => "maker",
+        dose::DoseField::Remarks => "remarks",
+    }
+}
+
+/// The one dose check of `renkei_core::dose` (the adapter's too), on the wire form: dates
+/// as `YYYY-MM-DD` only, and no birth date (basic items never reach the gateway).
 fn check_dose(i: usize, d: &Dose, today: time::Date) -> Result<(), CopyProblem> {
-    let f = |name: &str| format!("copy.content.vaccination.doses[{i}].{name}");
-    let Some(v) = vaccines::lookup(&d.vaccine_code) else {
-        return Err(problem(
-            f("vaccine_code"),
-            format!(
-                "{:?} is not a known vaccine code (see docs/vaccination-csv.md)",
-                d.vaccine_code.chars().take(20).collect::<String>()
-            ),
-        ));
+    let input = dose::DoseInput {
+        vaccine: &d.vaccine_code,
+        dose_number: dose::DoseNumber::Number(d.dose_number),
+        date: &d.date,
+        date_unknown: d.date_unknown,
+        lot: &d.lot,
+        maker: &d.maker,
+        institution: &d.institution_code,
+        remarks: &d.remarks,
     };
-    if d.dose_number == 0 || d.dose_number > v.max_doses {
-        return Err(problem(
-            f("dose_number"),
+    let rules = dose::DoseRules {
+        today,
+        birth: None,
+        date_forms: dose::DateForms::Iso,
+    };
+    match dose::check_dose(&input, &rules) {
+        Ok(_) => Ok(()),
+        Err(p) => Err(problem(
             format!(
-                "{} for {} ({}) must be 1 to {}",
-                d.dose_number, v.code, v.name_ja, v.max_doses
+                "copy.content.vaccination.doses[{i}].{}",
+                dose_field_name(p.field)
             ),
-        ));
+            p.describe(&DOSE_WORDS),
+        )),
     }
-    if d.date_unknown {
-        if !d.date.is_empty() {
-            return Err(problem(f("date"), "must be empty when date_unknown is set"));
-        }
-    } else {
-        let fmt = time::macros::format_description!("[year]-[month]-[day]");
-        let date = time::Date::parse(&d.date, &fmt).map_err(|_| {
-            problem(
-                f("date"),
-                format!(
-                    "{:?} is not a date in YYYY-MM-DD form (set date_unknown for 接種日不明)",
-                    d.date.chars().take(20).collect::<String>()
-                ),
-            )
-        })?;
-        if date > today {
-            return Err(problem(f("date"), format!("{} is in the future", d.date)));
-        }
-        if date.year() < 1900 {
-            return Err(problem(f("date"), format!("{} is before 1900", d.date)));
-        }
-    }
-    if !(d.institution_code.is_empty()
-        || (d.institution_code.len() == 10
-            && d.institution_code.bytes().all(|b| b.is_ascii_digit())))
-    {
-        return Err(problem(
-            f("institution_code"),
-            "must be empty or 10 digits (医療機関コード)",
-        ));
-    }
-    for (name, value, max) in [
-        ("lot", &d.lot, 20),
-        ("maker", &d.maker, 40),
-        ("remarks", &d.remarks, 200),
-    ] {
-        if value.chars().count() > max {
-            return Err(problem(f(name), format!("is longer than {max} characters")));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(problem(f(name), "contains control characters"));
-        }
-    }
-    Ok(())
 }
 
 fn today_jst() -> time::Date {
@@ -145,12 +127,19 @@ fn check_copy_on(
     let mut seen = std::collections::HashSet::new();
     for (i, d) in history.doses.iter().enumerate() {
         check_dose(i, d, today)?;
-        if !d.date_unknown && !seen.insert((&d.vaccine_code, d.dose_number, &d.date)) {
+        let id = dose::DoseIdentity::of(&d.vaccine_code, d.dose_number, &d.date, d.date_unknown);
+        if !seen.insert(id) {
             return Err(problem(
                 format!("copy.content.vaccination.doses[{i}]"),
                 format!(
                     "duplicates an earlier dose ({} dose {} on {})",
-                    d.vaccine_code, d.dose_number, d.date
+                    d.vaccine_code,
+                    d.dose_number,
+                    if d.date_unknown {
+                        "an unknown date"
+                    } else {
+                        &d.date
+                    }
                 ),
             ));
         }
@@ -365,6 +354,33 @@ mod tests {
             ..Default::default()
         };
         assert!(check_copy(&copy(vec![unknown]), &[25]).is_ok());
+    }
+
+    #[test]
+    fn two_doses_of_unknown_date_with_the_same_vaccine_and_number_are_duplicates() {
+        let unknown = |n| Dose {
+            vaccine_code: "BCG".into(),
+            dose_number: n,
+            date_unknown: true,
+            ..Default::default()
+        };
+        let p = check_copy(&copy(vec![unknown(1), unknown(1)]), &[25]).unwrap_err();
+        assert!(p.field.ends_with("doses[1]"), "{p:?}");
+        assert!(p.reason.contains("on an unknown date"), "{p:?}");
+        let mut hib = vec![unknown(1)];
+        hib[0].vaccine_code = "HIB".into();
+        hib.push(Dose {
+            vaccine_code: "HIB".into(),
+            ..unknown(2)
+        });
+        assert!(check_copy(&copy(hib), &[25]).is_ok());
+    }
+
+    #[test]
+    fn the_wire_takes_dates_as_yyyy_mm_dd_only() {
+        let p = check_copy(&copy(vec![dose("MR", 1, "20200401")]), &[25]).unwrap_err();
+        assert!(p.field.ends_with("doses[0].date"), "{p:?}");
+        assert!(p.reason.contains("(YYYY-MM-DD)"), "{p:?}");
     }
 
     #[test]

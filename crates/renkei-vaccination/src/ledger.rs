@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
-use renkei_core::{UnifiedAddressNumber, vaccines};
+use renkei_core::UnifiedAddressNumber;
+use renkei_core::dose::{self, DoseIdentity};
 use renkei_proto::v1::Dose;
 
 use crate::model::{LocalMaster, Person, PersonInfo, Sex, canonical_order};
@@ -83,25 +84,7 @@ pub fn today_jst() -> time::Date {
 
 /// Parses YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD (all met in exports) to a date.
 pub fn parse_date(s: &str) -> Option<time::Date> {
-    let b = s.as_bytes();
-    let digits: [u8; 8] = match b.len() {
-        8 => b.try_into().ok()?,
-        10 if (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/') => {
-            [b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9]]
-        }
-        _ => return None,
-    };
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| {
-        digits[r]
-            .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
-    let m = time::Month::try_from(u8::try_from(n(4..6)).ok()?).ok()?;
-    time::Date::from_calendar_date(i32::try_from(n(0..4)).ok()?, m, u8::try_from(n(6..8)).ok()?)
-        .ok()
+    dose::parse_date(s, dose::DateForms::Export)
 }
 
 /// YYYY-MM-DD, without going through a format description (one call per row).
@@ -369,9 +352,10 @@ pub fn stream_ledger(
     Ok(out)
 }
 
-/// Adds a dose to a person unless it duplicates one already there (same vaccine, dose
-/// number and date); a duplicate is refused with a reason naming the position of the
-/// first (`at` says how a reader names a position: a CSV line, a FHIR bundle entry).
+/// Adds a dose to a person unless it duplicates one already there (the same
+/// [`DoseIdentity`]: the gateway would refuse the history); a duplicate is refused with a
+/// reason naming the position of the first (`at` says how a reader names a position: a
+/// CSV line, a FHIR bundle entry).
 pub(crate) fn add_dose(
     person: &mut Person,
     person_positions: &mut Vec<u64>,
@@ -379,10 +363,14 @@ pub(crate) fn add_dose(
     position: u64,
     at: fn(u64) -> String,
 ) -> Result<(), String> {
+    let key = DoseIdentity::of(
+        &dose.vaccine_code,
+        dose.dose_number,
+        &dose.date,
+        dose.date_unknown,
+    );
     let dup = person.doses.iter().position(|d| {
-        d.vaccine_code == dose.vaccine_code
-            && d.dose_number == dose.dose_number
-            && d.date == dose.date
+        DoseIdentity::of(&d.vaccine_code, d.dose_number, &d.date, d.date_unknown) == key
     });
     if let Some(i) = dup {
         let first = person_positions.get(i).copied().unwrap_or(0);
@@ -894,113 +882,60 @@ pub(crate) struct RawDose<'a> {
     pub(crate) remarks: &'a str,
 }
 
-/// The checks every dose passes, whatever format it was read from: a known vaccine, a dose
-/// number in its range, a real date (not in the future, not before 1900 or the person's
-/// birth) or the date marked unknown, a 10-digit institution code, and text fields of
-/// bounded length without control characters.
+/// The checks every dose passes, whatever format it was read from: the one check of
+/// `renkei_core::dose` (the gateway's too), with the date spellings exports use and the
+/// person's birth date, worded in the reader's terms.
 pub(crate) fn check_dose(
     raw: &RawDose<'_>,
     birth: Option<time::Date>,
     today: time::Date,
     t: &Terms,
 ) -> Result<Dose, Problem> {
-    let name = t.name;
-    let vaccine = raw.vaccine;
-    let Some(v) = vaccines::lookup(vaccine) else {
-        return Err((
-            Field::Vaccine,
-            format!("{vaccine:?} is not a known vaccine code (see docs/vaccination-csv.md)"),
-        ));
+    let input = dose::DoseInput {
+        vaccine: raw.vaccine,
+        dose_number: dose::DoseNumber::Text(raw.dose_number),
+        date: raw.date,
+        date_unknown: raw.date_unknown,
+        lot: raw.lot,
+        maker: raw.maker,
+        institution: raw.institution,
+        remarks: raw.remarks,
     };
-    let dose_no = raw.dose_number;
-    let dose_number: u32 = dose_no
-        .parse()
-        .ok()
-        .filter(|n| (1..=v.max_doses).contains(n))
-        .ok_or_else(|| {
-            (
-                Field::DoseNumber,
-                format!(
-                    "{dose_no:?} for {} ({}) must be 1 to {}",
-                    v.code, v.name_ja, v.max_doses
-                ),
-            )
-        })?;
-    let date = raw.date;
-    let date = if raw.date_unknown {
-        if !date.is_empty() {
-            return Err((
-                Field::Date,
-                format!(
-                    "must be empty when the date is marked unknown ({})",
-                    name(Field::DateUnknown)
-                ),
-            ));
-        }
-        String::new()
-    } else {
-        if date.is_empty() {
-            return Err((
-                Field::Date,
-                format!("is empty; {} for a dose of unknown date", t.unknown_date),
-            ));
-        }
-        let d = parse_date(date).ok_or_else(|| {
-            (
-                Field::Date,
-                format!("{date:?} is not a date (YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD)"),
-            )
-        })?;
-        if d > today {
-            return Err((Field::Date, format!("{d} is in the future")));
-        }
-        if d.year() < 1900 {
-            return Err((Field::Date, format!("{d} is before 1900")));
-        }
-        if let Some(b) = birth
-            && d < b
-        {
-            return Err((
-                Field::Date,
-                format!("{d} is before the person's birth date {b}"),
-            ));
-        }
-        format_date(d)
+    let rules = dose::DoseRules {
+        today,
+        birth,
+        date_forms: dose::DateForms::Export,
     };
-    let inst = raw.institution;
-    if !(inst.is_empty() || (inst.len() == 10 && inst.bytes().all(|b| b.is_ascii_digit()))) {
-        return Err((
-            Field::Institution,
-            format!("{inst:?} must be empty or 10 digits (医療機関コード)"),
-        ));
-    }
-    for (field, value, max) in [
-        (Field::Lot, raw.lot, 20),
-        (Field::Maker, raw.maker, 40),
-        (Field::Remarks, raw.remarks, 200),
-    ] {
-        let mut n = 0;
-        for c in value.chars() {
-            if c.is_control() {
-                return Err((field, "contains control characters".into()));
-            }
-            n += 1;
-        }
-        if n > max {
-            return Err((field, format!("is longer than {max} characters")));
-        }
-    }
+    let checked = dose::check_dose(&input, &rules).map_err(|p| {
+        let words = dose::DoseWords {
+            date_unknown: (t.name)(Field::DateUnknown),
+            unknown_date_hint: t.unknown_date,
+        };
+        (field_of(p.field), p.describe(&words))
+    })?;
     Ok(Dose {
-        vaccine_code: v.code.to_owned(),
-        dose_number,
-        date,
+        vaccine_code: checked.vaccine.code.to_owned(),
+        dose_number: checked.dose_number,
+        date: checked.date.map(format_date).unwrap_or_default(),
         date_unknown: raw.date_unknown,
         lot: raw.lot.to_owned(),
         maker: raw.maker.to_owned(),
-        institution_code: inst.to_owned(),
+        institution_code: raw.institution.to_owned(),
         outside_city: raw.outside_city,
         remarks: raw.remarks.to_owned(),
     })
+}
+
+fn field_of(f: dose::DoseField) -> Field {
+    match f {
+        dose::DoseField::Vaccine => Field::Vaccine,
+        dose::DoseField::DoseNumber => Field::DoseNumber,
+        dose::DoseField::Date => Field::Date,
+        dose::DoseField::Institution => Field::Institution,
+        dose::DoseField::Lot => Field::Lot,
+        dose::DoseField::Maker => Field::Maker,
+        dose::DoseField::Remarks => Field::Remarks,
+    }
 }
 
 /// Writes the persons' doses as ledger rows (UTF-8, with a header, without a BOM).
