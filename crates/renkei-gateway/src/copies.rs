@@ -83,7 +83,7 @@ fn check_dose(i: usize, d: &Dose, today: time::Date) -> Result<(), CopyProblem> 
 
 fn today_jst() -> time::Date {
     time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
+        .to_offset(renkei_core::jst::OFFSET)
         .date()
 }
 

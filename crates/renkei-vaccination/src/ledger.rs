@@ -76,10 +76,9 @@ pub struct ReadReport {
     pub skipped: std::collections::BTreeMap<String, u64>,
 }
 
+/// Today in Japan by the system clock: the default "today" of a read.
 pub fn today_jst() -> time::Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC))
-        .date()
+    renkei_core::jst::today(&renkei_core::SystemClock)
 }
 
 /// Parses YYYY-MM-DD, YYYYMMDD or YYYY/MM/DD (all met in exports) to a date.
@@ -87,9 +86,9 @@ pub fn parse_date(s: &str) -> Option<time::Date> {
     dose::parse_date(s, dose::DateForms::Export)
 }
 
-/// YYYY-MM-DD, without going through a format description (one call per row).
+/// YYYY-MM-DD ([`renkei_core::jst::format_date`]).
 pub fn format_date(d: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    renkei_core::jst::format_date(d)
 }
 
 fn flag(s: &str) -> Option<bool> {

@@ -41,7 +41,7 @@ const OUTCOMES: [Outcome; 10] = [
 ];
 
 fn jst() -> time::UtcOffset {
-    time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC)
+    renkei_core::jst::OFFSET
 }
 
 fn parse_day(field: &str, value: &str) -> Result<time::Date, GatewayError> {
