@@ -1,10 +1,11 @@
 //! 情報提供データベース管理: provision copies (副本), their format checks, export and
 //! deletion. A copy is stored under `item (4 bytes BE) ‖ unified address number`.
 
+use futures::{Stream, StreamExt as _};
 use prost::Message as _;
-use renkei_core::{UnifiedAddressNumber, dose, now_ms};
+use renkei_core::{UnifiedAddressNumber, dose};
 use renkei_proto::v1::{BulkSummary, Content, Dose, ProvisionCopy, content};
-use renkei_store::Batch;
+use renkei_store::registry::{CopyCursor, CopyRow, CopyWrite, Rejection};
 
 use crate::GatewayError;
 use crate::symbols::push_error;
@@ -22,13 +23,6 @@ fn problem(field: impl Into<String>, reason: impl Into<String>) -> CopyProblem {
         field: field.into(),
         reason: reason.into(),
     }
-}
-
-pub(crate) fn copy_key(item: u32, uan: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(4 + uan.len());
-    k.extend_from_slice(&item.to_be_bytes());
-    k.extend_from_slice(uan.as_bytes());
-    k
 }
 
 const MAX_DOSES: usize = 500;
@@ -147,41 +141,37 @@ fn check_copy_on(
     Ok(uan)
 }
 
+/// Copies read per storage call during an export.
+const EXPORT_PAGE: usize = 1000;
+
 impl Tenant {
     /// Checks a copy and encodes it for storage; a refusal hands back the copy's number
     /// for the error report. The copy is taken by value and its content encoded once
-    /// (for its hash and the stored record).
+    /// (for its hash and the stored record). Whether its person is registered is the
+    /// store's check, made as it writes.
     fn prepare(
         &self,
         copy: ProvisionCopy,
         allowed: &[u32],
         today: time::Date,
-    ) -> Result<(Vec<u8>, Vec<u8>), (String, CopyProblem)> {
+        now_ms: i64,
+    ) -> Result<CopyRow, (String, CopyProblem)> {
         let uan = match check_copy_on(&copy, allowed, today) {
             Ok(u) => u,
             Err(p) => return Err((copy.unified_address_number, p)),
         };
-        let refuse = |p| Err((copy.unified_address_number.clone(), p));
-        match self.is_registered(&uan) {
-            Ok(true) => {}
-            Ok(false) => {
-                return refuse(problem(
-                    "copy.unified_address_number",
-                    format!("{uan} is not registered with this gateway"),
-                ));
-            }
-            Err(e) => return refuse(problem("copy", e.to_string())),
-        }
         let content_bytes = copy
             .content
             .as_ref()
             .map(|c| c.encode_to_vec())
             .unwrap_or_default();
         let sha = hex::encode(renkei_crypto::sha256(&content_bytes));
-        Ok((
-            copy_key(copy.item, uan.as_str()),
-            encode_stored(uan.as_str(), copy.item, &content_bytes, now_ms(), &sha),
-        ))
+        let encoded = encode_stored(uan.as_str(), copy.item, &content_bytes, now_ms, &sha);
+        Ok(CopyRow {
+            item: copy.item,
+            uan,
+            encoded,
+        })
     }
 
     pub(crate) async fn put_copy(
@@ -189,16 +179,24 @@ impl Tenant {
         copy: ProvisionCopy,
         allowed: &[u32],
     ) -> Result<bool, GatewayError> {
-        let (key, stored) = self
-            .prepare(copy, allowed, today_jst())
+        let row = self
+            .prepare(copy, allowed, today_jst(), self.clock.now_ms())
             .map_err(|(_, p)| GatewayError::invalid(p.field, p.reason))?;
-        let replaced = self.trees.copies.insert(key, stored)?.is_some();
-        self.commit().await?;
+        let uan = row.uan.clone();
+        let replaced = match self.registry.put_copy(row).await? {
+            CopyWrite::Inserted => false,
+            CopyWrite::Replaced => true,
+            CopyWrite::Refused(why) => {
+                let p = rejection_problem(uan.as_str(), &why);
+                return Err(GatewayError::invalid(p.field, p.reason));
+            }
+        };
+        self.registry.commit().await?;
         Ok(replaced)
     }
 
     /// Stores the good copies of a batch and lists the bad ones; the caller commits.
-    pub(crate) fn import_batch(
+    pub(crate) async fn import_batch(
         &self,
         first_index: u64,
         copies: Vec<ProvisionCopy>,
@@ -206,62 +204,98 @@ impl Tenant {
         summary: &mut BulkSummary,
     ) -> Result<(), GatewayError> {
         let today = today_jst();
-        let mut batch = Batch::default();
+        let now = self.clock.now_ms();
+        let mut rows = Vec::with_capacity(copies.len());
+        let mut positions = Vec::with_capacity(copies.len());
+        // (index, number, problem), reported in index order as before the store checked
+        // registration, so the listed errors (at most MAX_LISTED_ERRORS) are the same.
+        let mut problems = Vec::new();
         for (i, copy) in copies.into_iter().enumerate() {
-            match self.prepare(copy, allowed, today) {
-                Ok((key, stored)) => {
-                    batch.insert(key, stored);
-                    summary.accepted += 1;
+            match self.prepare(copy, allowed, today, now) {
+                Ok(row) => {
+                    rows.push(row);
+                    positions.push(i);
                 }
-                Err((number, p)) => {
-                    push_error(summary, first_index + i as u64, &number, &p.field, p.reason)
-                }
+                Err((number, p)) => problems.push((i, number, p)),
             }
         }
-        self.trees.copies.apply_batch(batch)?;
+        let numbers: Vec<String> = rows.iter().map(|r| r.uan.as_str().to_owned()).collect();
+        let report = self.registry.put_copies(rows).await?;
+        summary.accepted += report.accepted;
+        for r in report.rejected {
+            if let (Some(&i), Some(number)) = (positions.get(r.position), numbers.get(r.position)) {
+                let p = rejection_problem(number, &r.reason);
+                problems.push((i, number.clone(), p));
+            }
+        }
+        problems.sort_by_key(|(i, _, _)| *i);
+        for (i, number, p) in problems {
+            push_error(summary, first_index + i as u64, &number, &p.field, p.reason);
+        }
         Ok(())
     }
 
-    pub(crate) fn get_copy(
+    pub(crate) async fn get_copy(
         &self,
         item: u32,
         uan: &str,
     ) -> Result<Option<ProvisionCopy>, GatewayError> {
-        match self.trees.copies.get(copy_key(item, uan))? {
-            Some(v) => Ok(Some(
-                ProvisionCopy::decode(v.as_ref())
-                    .map_err(|e| GatewayError::Corrupt(e.to_string()))?,
-            )),
-            None => Ok(None),
-        }
+        // A number that does not parse was never stored.
+        let Ok(uan) = UnifiedAddressNumber::parse(uan) else {
+            return Ok(None);
+        };
+        Ok(self.registry.copy(item, &uan).await?)
     }
 
-    /// Copies in key order (by item, then unified address number), for reconciliation.
+    /// Copies in key order (by item, then unified address number), for reconciliation;
+    /// `item` 0 is every item. Read a page at a time, so nothing is held open between.
     pub(crate) fn export_copies(
         &self,
         item: u32,
-    ) -> impl Iterator<Item = Result<ProvisionCopy, GatewayError>> + Send + 'static {
-        let iter = if item == 0 {
-            self.trees.copies.iter()
-        } else {
-            self.trees.copies.scan_prefix(item.to_be_bytes())
-        };
-        iter.map(|r| {
-            let (_, v) = r?;
-            ProvisionCopy::decode(v.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))
-        })
+    ) -> impl Stream<Item = Result<ProvisionCopy, GatewayError>> + Send + 'static {
+        let registry = self.registry.clone();
+        let item = (item != 0).then_some(item);
+        // The state is where the next page starts; `None` once the last page was read.
+        let pages = futures::stream::unfold(Some(None::<CopyCursor>), move |after| {
+            let registry = registry.clone();
+            async move {
+                let after = after?;
+                match registry
+                    .copies_page(item, after.as_ref(), EXPORT_PAGE)
+                    .await
+                {
+                    Ok(page) if page.is_empty() => None,
+                    Ok(page) => {
+                        let next = (page.len() >= EXPORT_PAGE)
+                            .then(|| page.last().map(|(c, _)| c.clone()));
+                        let copies: Vec<_> = page.into_iter().map(|(_, c)| Ok(c)).collect();
+                        Some((copies, next))
+                    }
+                    Err(e) => Some((vec![Err(GatewayError::from(e))], None)),
+                }
+            }
+        });
+        pages.flat_map(futures::stream::iter)
     }
 
     pub(crate) async fn delete_copy(&self, uan: &str, item: u32) -> Result<bool, GatewayError> {
         let uan = UnifiedAddressNumber::parse(uan)
             .map_err(|e| GatewayError::from_core("unified_address_number", e))?;
-        let existed = self
-            .trees
-            .copies
-            .remove(copy_key(item, uan.as_str()))?
-            .is_some();
-        self.commit().await?;
+        let existed = self.registry.delete_copy(item, &uan).await?;
+        self.registry.commit().await?;
         Ok(existed)
+    }
+}
+
+/// A copy the store refused, in the words the gateway used when it checked registration
+/// itself.
+fn rejection_problem(uan: &str, why: &Rejection) -> CopyProblem {
+    match why {
+        Rejection::NotRegistered => problem(
+            "copy.unified_address_number",
+            format!("{uan} is not registered with this gateway"),
+        ),
+        other => problem("copy", other.to_string()),
     }
 }
 

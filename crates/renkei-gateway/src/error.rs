@@ -65,6 +65,22 @@ pub enum GatewayError {
     #[error("the hub did not take the answer ({message}); nothing was changed, try again")]
     HubDidNotTakeAnswer { message: String },
 
+    // registry
+    /// Symbols are acquired only for numbers the tenant registered first.
+    #[error(
+        "unified address number {uan} is not registered; register it before acquiring its symbol"
+    )]
+    NotRegistered { uan: String },
+    #[error("no symbol acquisition with processing serial {processing_serial:?}")]
+    AcquisitionNotFound { processing_serial: String },
+    /// Nothing can be checked against the whitelist until the hub has sent master data.
+    #[error("master data has not been received from the hub yet")]
+    NoMasterData,
+    #[error(
+        "master data version {version} expired at {expired_at}; no newer master data has come from the hub"
+    )]
+    MasterDataExpired { version: u64, expired_at: String },
+
     // Internals.
     /// A blocking task panicked or was cancelled.
     #[error("{task} task: {message}")]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use renkei_transport::HealthHandle;
 
-use crate::Gateway;
+use crate::{Gateway, GatewayError};
 
 #[derive(Debug, Default)]
 pub(crate) struct HealthState {
@@ -30,16 +30,18 @@ impl Gateway {
                 inner.maintenance.get().message
             ));
         }
-        let Some(master) = inner.master.peek() else {
-            return Some("no master data yet: the hub has not been reached".into());
-        };
-        let now = renkei_core::now_ms();
-        if master.is_expired(now) {
-            return Some(format!(
-                "master data version {} expired at {}",
-                master.version(),
-                renkei_core::format_ms(master.bundle().expires_at_ms)
-            ));
+        // The same judgement that refuses requests, so health cannot disagree with it.
+        match inner.master.get() {
+            Ok(_) => {}
+            Err(GatewayError::MasterDataExpired {
+                version,
+                expired_at,
+            }) => {
+                return Some(format!(
+                    "master data version {version} expired at {expired_at}"
+                ));
+            }
+            Err(_) => return Some("no master data yet: the hub has not been reached".into()),
         }
         if !inner.health.hub_reachable.load(Ordering::Relaxed) {
             return Some("the hub was unreachable at the last attempt".into());

@@ -318,11 +318,12 @@ impl Tenant {
     }
 
     /// The copy's answer for a held inquiry: found, or no data.
-    fn current_answer(
+    async fn current_answer(
         &self,
         h: &HeldInquiry,
     ) -> Result<(answer_payload::Status, Option<Content>, Outcome), GatewayError> {
-        Ok(match self.get_copy(h.item, &h.unified_address_number)? {
+        let copy = self.get_copy(h.item, &h.unified_address_number).await?;
+        Ok(match copy {
             Some(c) => (answer_payload::Status::Found, c.content, Outcome::Provided),
             None => (answer_payload::Status::NoData, None, Outcome::NoData),
         })
@@ -400,7 +401,7 @@ impl Tenant {
                              this one is answered from its copy",
                         ));
                     }
-                    (None, _) => self.current_answer(&h)?,
+                    (None, _) => self.current_answer(&h).await?,
                 };
                 (status, content, outcome, HeldState::Approved)
             }
@@ -502,7 +503,7 @@ impl Tenant {
             if stored.ready_at_ms > now {
                 return Ok(false);
             }
-            let (status, content, outcome) = self.current_answer(&h)?;
+            let (status, content, outcome) = self.current_answer(&h).await?;
             (
                 status,
                 content,

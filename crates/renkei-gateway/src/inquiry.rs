@@ -156,7 +156,7 @@ impl Tenant {
             }
             return Ok(inquiry);
         }
-        let Some(symbol) = self.symbol_of(&uan)? else {
+        let Some(symbol) = self.symbol_of(&uan).await? else {
             return Err(GatewayError::NoSymbol {
                 uan: uan.to_string(),
             });

@@ -92,8 +92,15 @@ impl Gateway {
             },
         )?;
         let anchor = renkei_crypto::read_verifying_key(&config.hub.signing_public_key)?;
-        let master = MasterCell::open(anchor, store.global("master")?)?;
-        let maintenance = Arc::new(maintenance::Maintenance::open(store.global("system")?)?);
+        let master = MasterCell::open(
+            anchor,
+            store.global("master")?,
+            renkei_core::SystemClock::shared(),
+        )?;
+        let maintenance = Arc::new(maintenance::Maintenance::open(
+            store.global("system")?,
+            renkei_core::SystemClock::shared(),
+        )?);
         let metrics = config
             .metrics
             .as_ref()

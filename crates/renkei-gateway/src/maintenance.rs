@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prost::Message as _;
+use renkei_core::SharedClock;
 use renkei_proto::v1::MaintenanceState;
 use renkei_store::Tree;
 use tonic::{Code, Status};
@@ -55,11 +56,13 @@ pub(crate) struct Maintenance {
     tree: Tree,
     on: AtomicBool,
     state: Mutex<MaintenanceState>,
+    /// Stamps `since_ms` (a `FakeClock` in tests).
+    clock: SharedClock,
 }
 
 impl Maintenance {
     /// Loads the persisted state: a gateway restarted during maintenance stays in it.
-    pub(crate) fn open(tree: Tree) -> Result<Maintenance, GatewayError> {
+    pub(crate) fn open(tree: Tree, clock: SharedClock) -> Result<Maintenance, GatewayError> {
         let state = match tree.get(KEY)? {
             Some(v) => MaintenanceState::decode(v.as_ref())
                 .map_err(|e| GatewayError::Corrupt(format!("maintenance state: {e}")))?,
@@ -72,6 +75,7 @@ impl Maintenance {
             tree,
             on: AtomicBool::new(state.on),
             state: Mutex::new(state),
+            clock,
         })
     }
 
@@ -119,7 +123,7 @@ impl Maintenance {
             } else {
                 String::new()
             },
-            since_ms: renkei_core::now_ms(),
+            since_ms: self.clock.now_ms(),
             set_by,
         };
         self.tree.insert(KEY, state.encode_to_vec())?;

@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use prost::Message as _;
+use renkei_core::SharedClock;
 use renkei_crypto::VerifyingKey;
 use renkei_master::MasterData;
 use renkei_proto::v1::SignedMasterBundle;
@@ -18,6 +19,8 @@ pub(crate) struct MasterCell {
     anchor: VerifyingKey,
     current: RwLock<Option<Arc<MasterData>>>,
     tree: Tree,
+    /// Expiry is judged by this clock (a `FakeClock` in tests).
+    clock: SharedClock,
 }
 
 /// What happened to an offered bundle.
@@ -31,11 +34,16 @@ pub enum Installed {
 impl MasterCell {
     /// Opens the cell with the last good bundle from storage, if any. A stored bundle is
     /// verified again: storage is not trusted more than the network.
-    pub(crate) fn open(anchor: VerifyingKey, tree: Tree) -> Result<MasterCell, GatewayError> {
+    pub(crate) fn open(
+        anchor: VerifyingKey,
+        tree: Tree,
+        clock: SharedClock,
+    ) -> Result<MasterCell, GatewayError> {
         let cell = MasterCell {
             anchor,
             current: RwLock::new(None),
             tree,
+            clock,
         };
         if let Some(bytes) = cell.tree.get(KEY)? {
             match SignedMasterBundle::decode(bytes.as_ref())
@@ -90,15 +98,12 @@ impl MasterCell {
 
     /// The bundle to check requests against; unavailable if none or expired.
     pub(crate) fn get(&self) -> Result<Arc<MasterData>, GatewayError> {
-        let data = self.peek().ok_or_else(|| {
-            GatewayError::Unavailable("master data has not been received from the hub yet".into())
-        })?;
-        if data.is_expired(renkei_core::now_ms()) {
-            return Err(GatewayError::Unavailable(format!(
-                "master data version {} expired at {}; no newer master data has come from the hub",
-                data.version(),
-                renkei_core::format_ms(data.bundle().expires_at_ms)
-            )));
+        let data = self.peek().ok_or(GatewayError::NoMasterData)?;
+        if data.is_expired(self.clock.now_ms()) {
+            return Err(GatewayError::MasterDataExpired {
+                version: data.version(),
+                expired_at: renkei_core::format_ms(data.bundle().expires_at_ms),
+            });
         }
         Ok(data)
     }

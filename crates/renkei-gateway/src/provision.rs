@@ -225,6 +225,7 @@ impl Tenant {
 
         let Some(uan) = self
             .person_of_symbol(&permit.provider_symbol)
+            .await
             .map_err(|e| refused(RefusalCode::Unavailable, e.to_string()))?
         else {
             return Err(refused(
@@ -235,7 +236,10 @@ impl Tenant {
         record.unified_address_number = uan.clone();
 
         let unavailable = |e: GatewayError| refused(RefusalCode::Unavailable, e.to_string());
-        let copy = self.get_copy(permit.item, &uan).map_err(unavailable)?;
+        let copy = self
+            .get_copy(permit.item, &uan)
+            .await
+            .map_err(unavailable)?;
         let flag = self.flag_for(&uan, permit.item).map_err(unavailable)?;
         let cause = if flag.is_some() {
             Some(HoldCause::Flagged)

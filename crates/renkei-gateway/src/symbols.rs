@@ -3,13 +3,11 @@
 //! A My Number passes through here on its way to the hub and nowhere else: it is parsed
 //! into a `MyNumber` (which cannot be displayed or serialised), sent, and dropped.
 
-use prost::Message as _;
-use renkei_core::{IdKind, MyNumber, UnifiedAddressNumber, new_id, now_ms};
+use renkei_core::{IdKind, MyNumber, UnifiedAddressNumber, new_id};
 use renkei_proto::v1::{
     AcquireSymbolRequest, Acquisition, AcquisitionState, BulkSummary, IssueSymbolsRequest,
     RecordError, symbol_result,
 };
-use renkei_store::Batch;
 
 use crate::GatewayError;
 use crate::tenant::Tenant;
@@ -18,41 +16,29 @@ use crate::tenant::Tenant;
 pub(crate) const MAX_LISTED_ERRORS: usize = 1000;
 
 impl Tenant {
-    pub(crate) fn is_registered(&self, uan: &UnifiedAddressNumber) -> Result<bool, GatewayError> {
-        Ok(self.trees.uans.contains_key(uan.as_str())?)
-    }
-
-    fn register_one(&self, uan: &UnifiedAddressNumber) -> Result<bool, GatewayError> {
-        let now = now_ms().to_be_bytes();
-        let prev = self
-            .trees
-            .uans
-            .compare_and_swap(uan.as_str(), None::<&[u8]>, Some(&now[..]))?;
-        Ok(prev.is_ok())
-    }
-
     pub(crate) async fn register(&self, uan: &str) -> Result<bool, GatewayError> {
         let uan = UnifiedAddressNumber::parse(uan)
             .map_err(|e| GatewayError::from_core("unified_address_number", e))?;
-        let new = self.register_one(&uan)?;
-        self.commit().await?;
+        let new = self.registry.register(&uan, self.clock.now_ms()).await?;
+        self.registry.commit().await?;
         Ok(new)
     }
 
     /// Registers a batch; bad numbers are reported with their position, good ones kept.
-    pub(crate) fn register_batch(
+    /// The caller commits.
+    pub(crate) async fn register_batch(
         &self,
         first_index: u64,
         uans: &[String],
         summary: &mut BulkSummary,
     ) -> Result<(), GatewayError> {
-        let now = now_ms().to_be_bytes();
-        let mut batch = Batch::default();
+        let mut good = Vec::with_capacity(uans.len());
+        let mut positions = Vec::with_capacity(uans.len());
         for (i, raw) in uans.iter().enumerate() {
             match UnifiedAddressNumber::parse(raw) {
                 Ok(uan) => {
-                    batch.insert(uan.as_str(), &now[..]);
-                    summary.accepted += 1;
+                    good.push(uan);
+                    positions.push(i);
                 }
                 Err(e) => push_error(
                     summary,
@@ -63,24 +49,28 @@ impl Tenant {
                 ),
             }
         }
-        self.trees.uans.apply_batch(batch)?;
-        Ok(())
-    }
-
-    fn save_acquisition(&self, a: &Acquisition) -> Result<(), GatewayError> {
-        // A stream position means nothing once stored.
-        let stored = Acquisition {
-            index: 0,
-            ..a.clone()
-        };
-        self.trees
-            .acquisitions
-            .insert(a.processing_serial.as_str(), stored.encode_to_vec())?;
+        let report = self
+            .registry
+            .register_many(&good, self.clock.now_ms())
+            .await?;
+        summary.accepted += report.accepted;
+        // The sled store refuses no well-formed number; another engine may.
+        for r in report.rejected {
+            let i = positions.get(r.position).copied().unwrap_or_default();
+            let raw = uans.get(i).map(String::as_str).unwrap_or_default();
+            push_error(
+                summary,
+                first_index + i as u64,
+                raw,
+                "unified_address_number",
+                r.reason.to_string(),
+            );
+        }
         Ok(())
     }
 
     /// Checks one request before anything is issued or stored.
-    fn validate_acquire(
+    async fn validate_acquire(
         &self,
         req: &AcquireSymbolRequest,
     ) -> Result<(UnifiedAddressNumber, MyNumber), GatewayError> {
@@ -88,10 +78,10 @@ impl Tenant {
             .map_err(|e| GatewayError::from_core("unified_address_number", e))?;
         let my =
             MyNumber::parse(&req.my_number).map_err(|e| GatewayError::from_core("my_number", e))?;
-        if !self.is_registered(&uan)? {
-            return Err(GatewayError::FailedPrecondition(format!(
-                "unified address number {uan} is not registered; register it before acquiring its symbol"
-            )));
+        if !self.registry.is_registered(&uan).await? {
+            return Err(GatewayError::NotRegistered {
+                uan: uan.to_string(),
+            });
         }
         Ok((uan, my))
     }
@@ -101,7 +91,7 @@ impl Tenant {
         &self,
         req: &AcquireSymbolRequest,
     ) -> Result<Acquisition, GatewayError> {
-        let valid = self.validate_acquire(req)?;
+        let valid = self.validate_acquire(req).await?;
         let mut out = self.acquire_valid(vec![(0, valid)]).await?;
         out.pop()
             .ok_or_else(|| GatewayError::Corrupt("acquisition result missing".into()))
@@ -118,18 +108,17 @@ impl Tenant {
         let mut valid = Vec::with_capacity(reqs.len());
         for (i, req) in reqs.iter().enumerate() {
             let index = first_index + i as u64;
-            match self.validate_acquire(req) {
+            match self.validate_acquire(req).await {
                 Ok(v) => valid.push((i, v)),
                 Err(
-                    e
-                    @ (GatewayError::InvalidArgument { .. } | GatewayError::FailedPrecondition(_)),
+                    e @ (GatewayError::InvalidArgument { .. } | GatewayError::NotRegistered { .. }),
                 ) => {
                     out[i] = Some(Acquisition {
                         unified_address_number: req.unified_address_number.clone(),
                         state: AcquisitionState::Failed as i32,
                         error: e.to_string(),
                         index,
-                        updated_at_ms: now_ms(),
+                        updated_at_ms: self.clock.now_ms(),
                         ..Default::default()
                     });
                 }
@@ -155,9 +144,10 @@ impl Tenant {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut acquisitions = Vec::with_capacity(valid.len());
         let mut my_numbers = Vec::with_capacity(valid.len());
+        let mut persons = Vec::with_capacity(valid.len());
         for (i, (uan, my)) in &valid {
             let a = Acquisition {
                 processing_serial: new_id(
@@ -171,29 +161,32 @@ impl Tenant {
                 updated_at_ms: now,
                 ..Default::default()
             };
-            self.save_acquisition(&a)?;
             acquisitions.push(a);
+            persons.push(uan.clone());
             // The digits exist only in this request body, which is dropped after the call.
             my_numbers.push(String::from_utf8_lossy(&my.expose_digits()).into_owned());
         }
         drop(valid);
+        self.registry.save_acquisitions(&acquisitions).await?;
         let response = self
             .hub
             .clone()
             .issue_symbols(IssueSymbolsRequest { my_numbers })
             .await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match response {
             Ok(resp) => {
                 let results = resp.into_inner().results;
-                for (a, r) in acquisitions
+                let mut links = Vec::with_capacity(acquisitions.len());
+                for ((a, uan), r) in acquisitions
                     .iter_mut()
+                    .zip(persons)
                     .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
                 {
                     a.updated_at_ms = now;
                     match r.and_then(|r| r.result) {
                         Some(symbol_result::Result::Symbol(symbol)) => {
-                            self.store_symbol(&a.unified_address_number, &symbol)?;
+                            links.push((uan, symbol));
                             a.state = AcquisitionState::Acquired as i32;
                         }
                         Some(symbol_result::Result::Error(e)) => {
@@ -205,8 +198,8 @@ impl Tenant {
                             a.error = "the hub returned no result for this request".into();
                         }
                     }
-                    self.save_acquisition(a)?;
                 }
+                self.registry.link(&links).await?;
             }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "symbol acquisition: hub call failed");
@@ -214,47 +207,39 @@ impl Tenant {
                     a.state = AcquisitionState::Failed as i32;
                     a.error = format!("the hub could not be reached: {}", status.message());
                     a.updated_at_ms = now;
-                    self.save_acquisition(a)?;
                 }
             }
         }
-        self.commit().await?;
+        self.registry.save_acquisitions(&acquisitions).await?;
+        self.registry.commit().await?;
         Ok(acquisitions)
     }
 
-    /// Maps uan ↔ symbol, dropping the index entry of a symbol the person had before.
-    fn store_symbol(&self, uan: &str, symbol: &[u8]) -> Result<(), GatewayError> {
-        if let Some(old) = self.trees.symbols.insert(uan, symbol)?
-            && old.as_ref() != symbol
-        {
-            self.trees.symbol_index.remove(old)?;
-        }
-        self.trees.symbol_index.insert(symbol, uan)?;
-        Ok(())
-    }
-
-    pub(crate) fn symbol_of(
+    pub(crate) async fn symbol_of(
         &self,
         uan: &UnifiedAddressNumber,
     ) -> Result<Option<Vec<u8>>, GatewayError> {
-        Ok(self.trees.symbols.get(uan.as_str())?.map(|v| v.to_vec()))
+        Ok(self.registry.symbol_of(uan).await?)
     }
 
-    pub(crate) fn person_of_symbol(&self, symbol: &[u8]) -> Result<Option<String>, GatewayError> {
+    pub(crate) async fn person_of_symbol(
+        &self,
+        symbol: &[u8],
+    ) -> Result<Option<String>, GatewayError> {
         Ok(self
-            .trees
-            .symbol_index
-            .get(symbol)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+            .registry
+            .person_of(symbol)
+            .await?
+            .map(|u| u.as_str().to_owned()))
     }
 
-    pub(crate) fn get_acquisition(&self, serial: &str) -> Result<Acquisition, GatewayError> {
-        let bytes = self.trees.acquisitions.get(serial)?.ok_or_else(|| {
-            GatewayError::NotFound(format!(
-                "no symbol acquisition with processing serial {serial:?}"
-            ))
-        })?;
-        Acquisition::decode(bytes.as_ref()).map_err(|e| GatewayError::Corrupt(e.to_string()))
+    pub(crate) async fn get_acquisition(&self, serial: &str) -> Result<Acquisition, GatewayError> {
+        self.registry
+            .acquisition(serial)
+            .await?
+            .ok_or_else(|| GatewayError::AcquisitionNotFound {
+                processing_serial: serial.chars().take(64).collect(),
+            })
     }
 }
 

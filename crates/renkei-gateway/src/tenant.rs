@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use renkei_core::AgencyCode;
+use renkei_core::{AgencyCode, SharedClock, SystemClock};
 use renkei_crypto::{EncryptionKey, SigningKey};
 use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::Inquiry;
 use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_records::RecordBook;
+use renkei_store::registry::Registry;
 use renkei_store::{Store, TenantStore, Tree, TreeKind};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::sync::broadcast;
@@ -20,11 +21,6 @@ use crate::config::{GatewayConfig, HeldPolicy, TenantConfig};
 
 #[derive(Debug)]
 pub(crate) struct Trees {
-    pub(crate) uans: Tree,
-    pub(crate) symbols: Tree,
-    pub(crate) symbol_index: Tree,
-    pub(crate) acquisitions: Tree,
-    pub(crate) copies: Tree,
     pub(crate) inquiries: Tree,
     pub(crate) idempotency: Tree,
     pub(crate) seen_permits: Tree,
@@ -39,6 +35,11 @@ pub(crate) struct Tenant {
     pub(crate) name: String,
     pub(crate) db: TenantStore,
     pub(crate) trees: Trees,
+    /// Address numbers, symbols, acquisitions and provision copies (module `symbols`,
+    /// `copies`), behind the storage trait so another engine can stand in.
+    pub(crate) registry: Arc<dyn Registry>,
+    /// Where this tenant's "now" comes from (a `FakeClock` in tests).
+    pub(crate) clock: SharedClock,
     pub(crate) records: RecordBook,
     pub(crate) signing: SigningKey,
     pub(crate) encryption: EncryptionKey,
@@ -67,12 +68,8 @@ impl Tenant {
         let code = AgencyCode::parse(&tc.code)
             .map_err(|e| GatewayError::Config(format!("tenant code: {e}")))?;
         let db = store.tenant(&code);
+        let registry: Arc<dyn Registry> = Arc::new(db.registry()?);
         let trees = Trees {
-            uans: db.tree(TreeKind::AddressNumbers)?,
-            symbols: db.tree(TreeKind::Symbols)?,
-            symbol_index: db.tree(TreeKind::SymbolIndex)?,
-            acquisitions: db.tree(TreeKind::Acquisitions)?,
-            copies: db.tree(TreeKind::Copies)?,
             inquiries: db.tree(TreeKind::Inquiries)?,
             idempotency: db.tree(TreeKind::IdempotencyKeys)?,
             seen_permits: db.tree(TreeKind::SeenPermits)?,
@@ -120,6 +117,8 @@ impl Tenant {
             name: tc.name.clone(),
             db,
             trees,
+            registry,
+            clock: SystemClock::shared(),
             records,
             signing,
             encryption,

@@ -95,17 +95,22 @@ impl Symbols for Local {
             .jobs
             .start(JobKind::RegisterAddressNumbers, started_by(&req))
             .map_err(status)?;
-        let end = BulkJob::new(job, req.into_inner())
-            .run(|chunk, summary| {
-                let uans: Vec<String> = chunk
-                    .items
-                    .into_iter()
-                    .map(|r| r.unified_address_number)
-                    .collect();
-                t.register_batch(chunk.first, &uans, summary)
-            })
-            .await
-            .map_err(status)?;
+        let mut bulk = BulkJob::new(job, req.into_inner());
+        while let Some(chunk) = bulk.next_chunk().await {
+            let uans: Vec<String> = chunk
+                .items
+                .into_iter()
+                .map(|r| r.unified_address_number)
+                .collect();
+            if let Err(e) = t
+                .register_batch(chunk.first, &uans, &mut bulk.summary)
+                .await
+            {
+                return Err(status(bulk.fail(e)));
+            }
+            bulk.progress();
+        }
+        let end = bulk.end();
         t.commit().await.map_err(status)?;
         end.into_result("request").map(Response::new)
     }
@@ -176,6 +181,7 @@ impl Symbols for Local {
     ) -> Result<Response<Acquisition>, Status> {
         let t = self.tenant(&req)?;
         t.get_acquisition(&req.get_ref().processing_serial)
+            .await
             .map(Response::new)
             .map_err(status)
     }
@@ -187,24 +193,27 @@ impl Symbols for Local {
         req: Request<Streaming<GetAcquisitionRequest>>,
     ) -> Result<Response<Self::GetAcquisitionsStream>, Status> {
         let t = self.tenant(&req)?;
-        let stream = req.into_inner().enumerate().map(move |(i, item)| {
-            let r = item?;
-            Ok(match t.get_acquisition(&r.processing_serial) {
-                Ok(mut a) => {
-                    a.index = i as u64;
-                    a
-                }
-                // An unknown serial is that item's answer, not the stream's end.
-                Err(e) => match status(e) {
-                    s if s.code() == tonic::Code::NotFound => Acquisition {
-                        processing_serial: r.processing_serial,
-                        error: s.message().to_owned(),
-                        index: i as u64,
-                        ..Default::default()
+        let stream = req.into_inner().enumerate().then(move |(i, item)| {
+            let t = t.clone();
+            async move {
+                let r = item?;
+                Ok(match t.get_acquisition(&r.processing_serial).await {
+                    Ok(mut a) => {
+                        a.index = i as u64;
+                        a
+                    }
+                    // An unknown serial is that item's answer, not the stream's end.
+                    Err(e) => match status(e) {
+                        s if s.code() == tonic::Code::NotFound => Acquisition {
+                            processing_serial: r.processing_serial,
+                            error: s.message().to_owned(),
+                            index: i as u64,
+                            ..Default::default()
+                        },
+                        s => return Err(s),
                     },
-                    s => return Err(s),
-                },
-            })
+                })
+            }
         });
         Ok(Response::new(Box::pin(stream)))
     }
@@ -238,14 +247,19 @@ impl ProvisionCopies for Local {
             .jobs
             .start(JobKind::ImportCopies, started_by(&req))
             .map_err(status)?;
-        let end = BulkJob::new(job, req.into_inner())
-            .run(|chunk, summary| {
-                // A record without a copy is reported like any other bad copy.
-                let copies = chunk.items.into_iter().map(|r| r.copy.unwrap_or_default());
-                t.import_batch(chunk.first, copies.collect(), &allowed, summary)
-            })
-            .await
-            .map_err(status)?;
+        let mut bulk = BulkJob::new(job, req.into_inner());
+        while let Some(chunk) = bulk.next_chunk().await {
+            // A record without a copy is reported like any other bad copy.
+            let copies = chunk.items.into_iter().map(|r| r.copy.unwrap_or_default());
+            let chunk_result = t
+                .import_batch(chunk.first, copies.collect(), &allowed, &mut bulk.summary)
+                .await;
+            if let Err(e) = chunk_result {
+                return Err(status(bulk.fail(e)));
+            }
+            bulk.progress();
+        }
+        let end = bulk.end();
         t.commit().await.map_err(status)?;
         let summary = &end.summary;
         tracing::info!(tenant = %t.code, accepted = summary.accepted, rejected = summary.rejected, "provision copies imported");
@@ -259,17 +273,10 @@ impl ProvisionCopies for Local {
         req: Request<ExportCopiesRequest>,
     ) -> Result<Response<Self::ExportCopiesStream>, Status> {
         let t = self.tenant(&req)?;
-        let iter = t.export_copies(req.get_ref().item);
-        let (tx, rx) = mpsc::channel(256);
-        // sled iteration blocks; keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            for item in iter {
-                if tx.blocking_send(item.map_err(status)).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let copies = t
+            .export_copies(req.get_ref().item)
+            .map(|c| c.map_err(status));
+        Ok(Response::new(Box::pin(copies)))
     }
 
     async fn delete_copy(

@@ -19,7 +19,7 @@ async fn blocking<T: Send + 'static>(
     let records = records.clone();
     tokio::task::spawn_blocking(move || f(&records))
         .await
-        .map_err(|e| GatewayError::Unavailable(format!("record log task: {e}")).into_status())?
+        .map_err(|e| GatewayError::task("record log", e).into_status())?
         .map_err(|e| GatewayError::from(e).into_status())
 }
 

@@ -337,7 +337,7 @@ impl Reports for Ops {
             let book = caller.tenant.records.clone();
             let page = tokio::task::spawn_blocking(move || book.page(&q))
                 .await
-                .map_err(|e| GatewayError::Unavailable(format!("record query task: {e}")))??;
+                .map_err(|e| GatewayError::task("record query", e))??;
             let records = page
                 .records
                 .into_iter()
@@ -396,7 +396,7 @@ impl Reports for Ops {
                 )
             })
             .await
-            .map_err(|e| GatewayError::Unavailable(format!("statistics task: {e}")))??;
+            .map_err(|e| GatewayError::task("statistics", e))??;
             Ok(statistics_rows(&stats, grouping))
         }
         .await;

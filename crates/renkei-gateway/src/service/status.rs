@@ -41,6 +41,11 @@ fn classify(e: &GatewayError) -> (Code, &'static str, bool) {
         E::HubUnreachable { .. } => (Code::Unavailable, "HUB_UNREACHABLE", true),
         E::HubDidNotTakeAnswer { .. } => (Code::Unavailable, "HUB_UNREACHABLE", true),
         E::TaskFailed { .. } => (Code::Unavailable, "TASK_FAILED", true),
+        // registry
+        E::NotRegistered { .. } => (Code::FailedPrecondition, "NOT_REGISTERED", false),
+        E::AcquisitionNotFound { .. } => (Code::NotFound, "ACQUISITION_NOT_FOUND", false),
+        E::NoMasterData => (Code::Unavailable, "NO_MASTER_DATA", true),
+        E::MasterDataExpired { .. } => (Code::Unavailable, "MASTER_DATA_EXPIRED", true),
         // Status-shaped leftovers of modules still being converted.
         E::PermissionDenied(_) => (Code::PermissionDenied, "PERMISSION_DENIED", false),
         E::NotFound(_) => (Code::NotFound, "NOT_FOUND", false),
