@@ -68,6 +68,6 @@ mod tests {
             "the max value spans the plot: {svg}"
         );
         assert!(svg.contains("<title>i: 4</title>"), "{svg}");
-        assert!(svg.contains("<title>T</title>"));
+        assert!(svg.contains("<title id=\"c-title\">T</title>"), "{svg}");
     }
 }

@@ -35,6 +35,15 @@ impl Fields {
             .unwrap_or_default()
     }
 
+    /// A field exactly as typed (passwords: spaces are part of them).
+    pub(crate) fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()

@@ -35,7 +35,7 @@ pub(super) async fn form(ctx: Ctx) -> Response {
 
 pub(super) async fn submit(ctx: Ctx) -> Response {
     let t = ctx.lang.t();
-    let (user, password) = (ctx.fields.get("user"), ctx.fields.get("password"));
+    let (user, password) = (ctx.fields.get("user"), ctx.fields.raw("password"));
     let result = OperatorsClient::new(ctx.app.gateway.channel())
         .login(LoginRequest {
             user: user.to_owned(),
@@ -121,7 +121,7 @@ pub(super) async fn password_submit(ctx: Ctx) -> Response {
         Err(r) => return r,
     };
     let f = &ctx.fields;
-    if f.get("new") != f.get("new2") {
+    if f.raw("new") != f.raw("new2") {
         return (
             StatusCode::BAD_REQUEST,
             page(
@@ -136,8 +136,8 @@ pub(super) async fn password_submit(ctx: Ctx) -> Response {
         .change_password(authed(
             &token,
             ChangePasswordRequest {
-                current_password: f.get("current").to_owned(),
-                new_password: f.get("new").to_owned(),
+                current_password: f.raw("current").to_owned(),
+                new_password: f.raw("new").to_owned(),
             },
         ))
         .await;

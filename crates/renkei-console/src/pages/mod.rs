@@ -331,3 +331,113 @@ pub(crate) fn bare_page(lang: Lang, message: &str) -> String {
     }
     .into_string()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+
+    use crate::{ConsoleOptions, Gateway, router};
+
+    /// A console whose gateway is nowhere: the edge must decide before any call is made.
+    fn console(secure: bool) -> axum::Router {
+        let channel = tonic::transport::Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        router(ConsoleOptions {
+            gateway: Gateway::from_channel(channel),
+            secure_cookies: secure,
+            clock: renkei_core::FakeClock::at(1_700_000_000_000),
+        })
+    }
+
+    async fn get_login(app: &axum::Router) -> (String, String, axum::http::HeaderMap) {
+        let resp = app
+            .clone()
+            .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let headers = resp.headers().clone();
+        let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+        let csrf = body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        (cookie, csrf, headers)
+    }
+
+    fn post(cookie: &str, body: String) -> Request<Body> {
+        let sid = cookie.split(';').next().unwrap().to_owned();
+        Request::post("/login")
+            .header(header::COOKIE, sid)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_page_has_the_strict_policy_and_an_httponly_strict_cookie() {
+        let (cookie, csrf, headers) = get_login(&console(false)).await;
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        assert!(
+            !cookie.contains("Secure"),
+            "plain HTTP on loopback: {cookie}"
+        );
+        assert_eq!(csrf.len(), 64);
+        let (cookie, _, _) = get_login(&console(true)).await;
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+
+    #[tokio::test]
+    async fn a_post_without_the_sessions_csrf_token_is_refused_before_the_gateway_is_asked() {
+        let app = console(false);
+        let (cookie, csrf, _) = get_login(&app).await;
+        for body in [
+            "user=a&password=b".to_owned(),
+            "user=a&password=b&csrf=".to_owned(),
+            format!("user=a&password=b&csrf={}", "0".repeat(64)),
+        ] {
+            let resp = app.clone().oneshot(post(&cookie, body)).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        }
+        // A token from another browser session does not do either.
+        let (other_cookie, _, _) = get_login(&app).await;
+        let resp = app
+            .clone()
+            .oneshot(post(
+                &other_cookie,
+                format!("user=a&password=b&csrf={csrf}"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        // With its own token the form reaches the handler (the gateway is down: 401 page).
+        let resp = app
+            .clone()
+            .oneshot(post(&cookie, format!("user=a&password=b&csrf={csrf}")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn pages_behind_the_login_redirect_to_it() {
+        let resp = console(false)
+            .oneshot(Request::get("/held").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(resp.headers()[header::LOCATION], "/login");
+    }
+}
