@@ -19,6 +19,7 @@
 //! open, names the file and offset, and leaves every file as it was.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod heads;
 mod merkle;
 mod purge;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use renkei_crypto::SigningKey;
 use renkei_proto::v1::{SignedTreeHead, TreeHead};
 
+pub use checkpoint::{checkpoint_text, note_key_hash, read_latest_head, signed_checkpoint};
 pub use merkle::{
     CompactRange, Hash, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
@@ -350,6 +352,18 @@ impl Ledger {
     pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, LedgerError> {
         let index = self.read_index()?;
         index.tree.consistency(&*index, first, second)
+    }
+
+    /// The latest head as a C2SP signed-note checkpoint named `origin`, signed with the
+    /// keeper's key, if a head was ever signed.
+    pub fn checkpoint(&self, origin: &str) -> Result<Option<String>, LedgerError> {
+        let signer = self.signer.as_ref().ok_or(LedgerError::NoSigner)?;
+        let heads = self.heads.lock().map_err(|_| LedgerError::WriterGone)?;
+        heads
+            .latest
+            .as_ref()
+            .map(|(_, head)| signed_checkpoint(origin, &signer.key, head))
+            .transpose()
     }
 
     /// The latest signed tree head, if one was ever signed.
