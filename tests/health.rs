@@ -13,8 +13,7 @@ use renkei_proto::v1::hub_client::HubClient;
 use renkei_proto::v1::{
     GetMasterDataRequest, MasterBundle, PeerStatus, SignedMasterBundle, TestPeersRequest,
 };
-use renkei_testkit::cluster::{GATEWAY_SERVER_NAME, HUB_SERVER_NAME};
-use renkei_transport::{ClientOptions, Credentials};
+use renkei_testkit::cluster::HUB_SERVER_NAME;
 use tokio::net::TcpListener;
 use tonic_health::pb::health_check_response::ServingStatus;
 

@@ -32,5 +32,5 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "{line}")?;
     out.flush()?;
     drop(out);
-    cluster.wait().await
+    Ok(cluster.wait().await?)
 }

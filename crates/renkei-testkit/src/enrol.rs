@@ -58,8 +58,7 @@ pub async fn enrol(
         Calls::Single => {
             let mut symbols = SymbolsClient::new(channel.clone());
             let mut provision = ProvisionCopiesClient::new(channel.clone());
-            let mut acquired = 0;
-            for r in residents {
+            for (acquired, r) in (0u64..).zip(residents) {
                 symbols
                     .register_address_number(RegisterAddressNumberRequest {
                         unified_address_number: r.unified_address_number.clone(),
@@ -75,7 +74,6 @@ pub async fn enrol(
                 if a.state != AcquisitionState::Acquired as i32 {
                     return Err(TestkitError::NotAcquired { acquired, wanted });
                 }
-                acquired += 1;
                 if let Some(h) = &r.history {
                     provision
                         .put_copy(copy_request(&r.unified_address_number, h))
