@@ -75,21 +75,8 @@ fn check_dose(i: usize, d: &Dose, today: time::Date) -> Result<(), CopyProblem> 
     }
 }
 
-fn today_jst() -> time::Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(renkei_core::jst::OFFSET)
-        .date()
-}
-
-/// The format check (形式チェック) every copy passes before it is stored.
-pub(crate) fn check_copy(
-    copy: &ProvisionCopy,
-    allowed_items: &[u32],
-) -> Result<UnifiedAddressNumber, CopyProblem> {
-    check_copy_on(copy, allowed_items, today_jst())
-}
-
-/// [`check_copy`] against a given today (a bulk import computes it once per batch).
+/// The format check (形式チェック) every copy passes before it is stored, against a
+/// given today in Japan (from the tenant's clock; a bulk import takes it once per batch).
 fn check_copy_on(
     copy: &ProvisionCopy,
     allowed_items: &[u32],
@@ -145,6 +132,15 @@ fn check_copy_on(
 const EXPORT_PAGE: usize = 1000;
 
 impl Tenant {
+    /// [`check_copy_on`] against today by the tenant's clock.
+    pub(crate) fn check_copy(
+        &self,
+        copy: &ProvisionCopy,
+        allowed_items: &[u32],
+    ) -> Result<UnifiedAddressNumber, CopyProblem> {
+        check_copy_on(copy, allowed_items, renkei_core::jst::today(&*self.clock))
+    }
+
     /// Checks a copy and encodes it for storage; a refusal hands back the copy's number
     /// for the error report. The copy is taken by value and its content encoded once
     /// (for its hash and the stored record). Whether its person is registered is the
@@ -180,7 +176,12 @@ impl Tenant {
         allowed: &[u32],
     ) -> Result<bool, GatewayError> {
         let row = self
-            .prepare(copy, allowed, today_jst(), self.clock.now_ms())
+            .prepare(
+                copy,
+                allowed,
+                renkei_core::jst::today(&*self.clock),
+                self.clock.now_ms(),
+            )
             .map_err(|(_, p)| GatewayError::invalid(p.field, p.reason))?;
         let uan = row.uan.clone();
         let replaced = match self.registry.put_copy(row).await? {
@@ -203,7 +204,7 @@ impl Tenant {
         allowed: &[u32],
         summary: &mut BulkSummary,
     ) -> Result<(), GatewayError> {
-        let today = today_jst();
+        let today = renkei_core::jst::today(&*self.clock);
         let now = self.clock.now_ms();
         let mut rows = Vec::with_capacity(copies.len());
         let mut positions = Vec::with_capacity(copies.len());
@@ -335,6 +336,12 @@ fn encode_stored(uan: &str, item: u32, content: &[u8], at_ms: i64, sha: &str) ->
 mod tests {
     use super::*;
     use renkei_proto::v1::VaccinationHistory;
+
+    /// The checks against a fixed today, so a date's being in the future does not depend
+    /// on when the tests run.
+    fn check_copy(c: &ProvisionCopy, allowed: &[u32]) -> Result<UnifiedAddressNumber, CopyProblem> {
+        check_copy_on(c, allowed, time::macros::date!(2026 - 12 - 03))
+    }
 
     fn copy(doses: Vec<Dose>) -> ProvisionCopy {
         ProvisionCopy {

@@ -21,7 +21,6 @@ use renkei_proto::v1::{
 };
 
 use crate::GatewayError;
-use crate::copies::check_copy;
 use crate::symbols::push_error;
 use crate::tenant::Tenant;
 
@@ -382,7 +381,7 @@ impl Tenant {
                             content: Some(content.clone()),
                             ..Default::default()
                         };
-                        check_copy(&copy, &[h.item]).map_err(|p| {
+                        self.check_copy(&copy, &[h.item]).map_err(|p| {
                             GatewayError::invalid(
                                 p.field.replacen("copy.content", "manual_content", 1),
                                 p.reason,
