@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use renkei_core::AgencyCode;
+use renkei_core::{AgencyCode, SharedClock, SystemClock};
 use renkei_proto::v1::inquiries_client::InquiriesClient;
 use renkei_proto::v1::{
     Dose, GetInquiryRequest, Inquiry, InquiryState, RefusalCode, SubmitInquiryRequest, content,
@@ -66,10 +66,20 @@ pub enum TransferOutcome {
     },
 }
 
-/// Submits (or resumes) the inquiry and waits for its outcome.
+/// Submits (or resumes) the inquiry and waits for its outcome, by the system clock.
 pub async fn ask_previous_city(
     channel: Channel,
     opts: &TransferOptions,
+) -> Result<(Inquiry, TransferOutcome), VaccinationError> {
+    ask_previous_city_with_clock(channel, opts, &SystemClock::shared()).await
+}
+
+/// [`ask_previous_city`] with the clock that stamps a default idempotency key, so a test
+/// can tell which run a key belongs to.
+pub async fn ask_previous_city_with_clock(
+    channel: Channel,
+    opts: &TransferOptions,
+    clock: &SharedClock,
 ) -> Result<(Inquiry, TransferOutcome), VaccinationError> {
     let previous = AgencyCode::parse(&opts.previous_city)
         .map_err(|e| VaccinationError::Invalid(format!("the previous-city code is wrong: {e}")))?;
@@ -82,14 +92,10 @@ pub async fn ask_previous_city(
             .await?
             .into_inner(),
         None => {
-            let key = opts.idempotency_key.clone().unwrap_or_else(|| {
-                format!(
-                    "transfer-in:{}:{}:{}",
-                    opts.unified_address_number,
-                    previous,
-                    renkei_core::now_ms()
-                )
-            });
+            let key = opts
+                .idempotency_key
+                .clone()
+                .unwrap_or_else(|| default_key(opts, &previous, clock.now_ms()));
             client
                 .submit_inquiry(SubmitInquiryRequest {
                     idempotency_key: key,
@@ -111,6 +117,15 @@ pub async fn ask_previous_city(
     };
     let outcome = outcome_of(&inquiry);
     Ok((inquiry, outcome))
+}
+
+/// Without a key from the caller, each run is a new inquiry: the key names the person,
+/// the previous city and the moment of the run.
+fn default_key(opts: &TransferOptions, previous: &AgencyCode, now_ms: i64) -> String {
+    format!(
+        "transfer-in:{}:{}:{now_ms}",
+        opts.unified_address_number, previous
+    )
 }
 
 async fn wait_final(
@@ -223,6 +238,25 @@ mod tests {
             date_unknown: date.is_empty(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_default_key_is_stamped_by_the_injected_clock() {
+        let opts = TransferOptions {
+            unified_address_number: "1001".into(),
+            previous_city: "141003".into(),
+            inquiry_id: None,
+            idempotency_key: None,
+            wait: Duration::ZERO,
+            case_reference: String::new(),
+        };
+        let previous = AgencyCode::parse("141003").unwrap();
+        let clock = renkei_core::FakeClock::at(1_700_000_000_000);
+        let first = default_key(&opts, &previous, renkei_core::Clock::now_ms(clock.as_ref()));
+        assert_eq!(first, "transfer-in:1001:141003:1700000000000");
+        clock.advance(Duration::from_millis(1));
+        let second = default_key(&opts, &previous, renkei_core::Clock::now_ms(clock.as_ref()));
+        assert_ne!(first, second, "a later run is a new inquiry");
     }
 
     #[test]

@@ -56,6 +56,17 @@ pub fn read_vrs_bytes(
     city: &str,
     mapping: Option<&HashMap<String, String>>,
 ) -> Result<VrsReport, VaccinationError> {
+    read_vrs_bytes_on(file, text, city, mapping, crate::ledger::today_jst())
+}
+
+/// [`read_vrs_bytes`] with "today" given: a later dose date is refused as in the future.
+pub fn read_vrs_bytes_on(
+    file: &str,
+    text: &[u8],
+    city: &str,
+    mapping: Option<&HashMap<String, String>>,
+    today: time::Date,
+) -> Result<VrsReport, VaccinationError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text);
     let headers = rdr
         .headers()
@@ -83,7 +94,6 @@ pub fn read_vrs_bytes(
             reason: "no dose columns (1回目接種日, …) in the header".into(),
         });
     }
-    let today = crate::ledger::today_jst();
     let mut report = VrsReport::default();
     for rec in rdr.records() {
         report.rows += 1;
@@ -253,6 +263,24 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "個別宛名番号,1回目接種履歴登録日時,1回目接種日,1回目券番号,1回目接種自治体コード,1回目接種会場名,1回目接種医師名,1回目ワクチンメーカー,1回目ワクチンロット番号,2回目接種履歴登録日時,2回目接種日,2回目券番号,2回目接種自治体コード,2回目接種会場名,2回目接種医師名,2回目ワクチンメーカー,2回目ワクチンロット番号";
+
+    #[test]
+    fn a_dose_after_the_given_today_is_in_the_future() {
+        let text = format!(
+            "{HEADER}\n100,20210601101010,20210601,0000000001,141003,会場,医師,ファイザー,FA1,,,,,,,,\n"
+        );
+        let day_before = time::macros::date!(2021 - 05 - 31);
+        let r = read_vrs_bytes_on("vrs.csv", text.as_bytes(), "141003", None, day_before).unwrap();
+        assert_eq!(r.doses, 0);
+        assert!(
+            r.errors[0].reason.contains("in the future"),
+            "{:?}",
+            r.errors
+        );
+        let same_day = time::macros::date!(2021 - 06 - 01);
+        let r = read_vrs_bytes_on("vrs.csv", text.as_bytes(), "141003", None, same_day).unwrap();
+        assert_eq!(r.doses, 1, "{:?}", r.errors);
+    }
 
     #[test]
     fn reads_dose_blocks_and_reports_bad_rows() {
