@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+use renkei_core::{SharedClock, SystemClock};
 use renkei_proto::v1::{BulkSummary, Job, JobKind, JobState};
 use renkei_store::Tree;
 
@@ -28,6 +29,7 @@ const PERSIST_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct JobBook {
     tenant: String,
     tree: Tree,
+    clock: SharedClock,
     next: AtomicU64,
     running: Mutex<BTreeMap<u64, Arc<Live>>>,
 }
@@ -67,7 +69,15 @@ impl JobBook {
     /// Opens the tenant's job history, marking jobs left running by the last process as
     /// interrupted.
     pub(crate) fn open(tenant: &str, tree: Tree) -> Result<JobBook, GatewayError> {
-        let now = renkei_core::now_ms();
+        JobBook::open_with_clock(tenant, tree, SystemClock::shared())
+    }
+
+    pub(crate) fn open_with_clock(
+        tenant: &str,
+        tree: Tree,
+        clock: SharedClock,
+    ) -> Result<JobBook, GatewayError> {
+        let now = clock.now_ms();
         let mut last = 0u64;
         for item in tree.iter() {
             let (k, v) = item?;
@@ -88,6 +98,7 @@ impl JobBook {
         Ok(JobBook {
             tenant: tenant.to_owned(),
             tree,
+            clock,
             next: AtomicU64::new(last + 1),
             running: Mutex::new(BTreeMap::new()),
         })
@@ -112,7 +123,7 @@ impl JobBook {
             tenant: self.tenant.clone(),
             kind: kind as i32,
             state: JobState::Running as i32,
-            started_at_ms: renkei_core::now_ms(),
+            started_at_ms: self.clock.now_ms(),
             started_by,
             ..Default::default()
         };
@@ -202,7 +213,7 @@ impl JobBook {
     /// Drops the oldest finished jobs beyond [`HISTORY_LIMIT`] and those older than
     /// [`HISTORY_MAX_AGE`].
     fn prune(&self) -> Result<(), GatewayError> {
-        let cutoff = renkei_core::now_ms() - HISTORY_MAX_AGE.as_millis() as i64;
+        let cutoff = self.clock.now_ms() - HISTORY_MAX_AGE.as_millis() as i64;
         let running = self.running().keys().copied().collect::<Vec<_>>();
         let mut kept = 0usize;
         for item in self.tree.iter().rev() {
@@ -279,7 +290,7 @@ impl JobGuard {
         self.done = true;
         let mut job = self.live.snapshot();
         job.state = state as i32;
-        job.finished_at_ms = renkei_core::now_ms();
+        job.finished_at_ms = self.book.clock.now_ms();
         job.error = error.to_owned();
         if let Err(e) = self.book.persist(self.number, &job) {
             tracing::error!(job_id = %job.job_id, error = %e, "final job state not saved");
@@ -493,6 +504,33 @@ mod tests {
             .start(JobKind::ImportCopies, "system".into())
             .unwrap();
         assert_eq!(next.id(), "141003-3");
+    }
+
+    #[test]
+    fn finished_jobs_leave_the_history_after_its_maximum_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            renkei_store::Store::open(dir.path(), &renkei_store::StoreOptions::default()).unwrap();
+        let clock = renkei_core::FakeClock::at(1_800_000_000_000);
+        let b = Arc::new(
+            JobBook::open_with_clock("141003", store.global("jobs-age").unwrap(), clock.clone())
+                .unwrap(),
+        );
+        let old = b.start(JobKind::ImportCopies, "x".into()).unwrap();
+        let old_id = old.id();
+        old.finish(JobState::Succeeded, "");
+        assert_eq!(b.get(&old_id).unwrap().finished_at_ms, 1_800_000_000_000);
+        clock.advance(HISTORY_MAX_AGE - Duration::from_secs(1));
+        b.start(JobKind::ImportCopies, "x".into())
+            .unwrap()
+            .finish(JobState::Succeeded, "");
+        assert!(b.get(&old_id).is_ok(), "not yet past the maximum age");
+        clock.advance(Duration::from_secs(2));
+        b.start(JobKind::ImportCopies, "x".into())
+            .unwrap()
+            .finish(JobState::Succeeded, "");
+        assert!(b.get(&old_id).is_err(), "pruned once past the maximum age");
+        assert_eq!(b.list(None, None, 10).unwrap().len(), 2);
     }
 
     #[test]

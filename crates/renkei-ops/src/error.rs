@@ -30,6 +30,13 @@ pub enum OpsError {
         idle_secs: u64,
     },
 
+    /// A one-time password left unchanged past its validity.
+    #[error(
+        "the one-time password of operator {user} expired (valid {validity_hours} h); an \
+         administrator must reset the password"
+    )]
+    OneTimePasswordExpired { user: String, validity_hours: u64 },
+
     // Sessions.
     #[error("no session token: log in first")]
     NoSession,
@@ -175,7 +182,9 @@ impl OpsError {
             | E::PasswordUnchanged => K::Invalid,
             E::UnknownUser { .. } => K::NotFound,
             E::UserExists { .. } | E::AdminExists { .. } => K::AlreadyExists,
-            E::AlreadyLoggedIn { .. } | E::PasswordChangeRequired => K::Refused,
+            E::AlreadyLoggedIn { .. }
+            | E::PasswordChangeRequired
+            | E::OneTimePasswordExpired { .. } => K::Refused,
             E::Store(_) | E::Corrupt(_) | E::Hash(_) | E::Crypto(_) => K::Internal,
         }
     }
@@ -188,6 +197,7 @@ impl OpsError {
             E::Disabled { .. } => "OPERATOR_DISABLED",
             E::LockedOut { .. } => "LOCKED_OUT",
             E::AlreadyLoggedIn { .. } => "ALREADY_LOGGED_IN",
+            E::OneTimePasswordExpired { .. } => "ONE_TIME_PASSWORD_EXPIRED",
             E::NoSession => "NO_SESSION",
             E::SessionEnded => "SESSION_ENDED",
             E::SessionExpired { .. } => "SESSION_EXPIRED",

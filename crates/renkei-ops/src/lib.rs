@@ -2,22 +2,24 @@
 //! passwords, short-lived sessions with an idle timeout and one session per account,
 //! lockout after repeated failures, and the append-only audit log.
 //!
-//! Storage is the tenant's own trees, so an operator of one municipality cannot even be
-//! looked up from another's. Tokens are stored only as SHA-256 hashes: a copy of the
-//! database does not let anyone resume a session.
+//! Storage is the tenant's own [`OperatorStore`], so an operator of one municipality cannot
+//! even be looked up from another's. Tokens are stored only as SHA-256 hashes: a copy of the
+//! database does not let anyone resume a session. Time comes from an injected clock, so
+//! lockout, idle logout and password expiry are tested without waiting.
 #![forbid(unsafe_code)]
 
 mod audit;
 mod error;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use prost::Message as _;
-use renkei_core::{ProcedureCode, now_ms};
+use renkei_core::{ProcedureCode, SharedClock, SystemClock};
 use renkei_proto::v1::{Grant, OperatorAccount, OperatorRole};
-use renkei_store::{TenantStore, Tree, TreeKind};
+use renkei_store::TenantStore;
+use renkei_store::operators::{OperatorStore, StoredOperator, StoredSession, TokenHash};
 
 pub use audit::{AuditLog, Terminal};
 pub use error::{OpsError, OpsErrorKind};
@@ -34,6 +36,9 @@ pub struct OpsPolicy {
     /// How long audit entries are kept (at least 5 years by default).
     pub audit_retention: Duration,
     pub min_password_len: usize,
+    /// A one-time password (new account, reset) not changed within this long no longer
+    /// logs in: an administrator resets it again.
+    pub one_time_password_validity: Duration,
 }
 
 impl Default for OpsPolicy {
@@ -44,6 +49,7 @@ impl Default for OpsPolicy {
             max_failed_logins: 5,
             audit_retention: Duration::from_secs(5 * 366 * 24 * 3600),
             min_password_len: 12,
+            one_time_password_validity: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -66,7 +72,7 @@ pub struct Actor {
     pub user: String,
     pub grants: Vec<Grant>,
     pub must_change_password: bool,
-    token_hash: [u8; 32],
+    token_hash: TokenHash,
 }
 
 impl Actor {
@@ -157,31 +163,6 @@ pub struct LoggedIn {
     pub account: OperatorAccount,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct StoredAccount {
-    #[prost(message, optional, tag = "1")]
-    account: Option<OperatorAccount>,
-    #[prost(string, tag = "2")]
-    password_hash: String,
-    #[prost(uint32, tag = "3")]
-    failures: u32,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct StoredSession {
-    #[prost(string, tag = "1")]
-    user: String,
-    #[prost(string, tag = "2")]
-    terminal: String,
-    #[prost(int64, tag = "3")]
-    created_ms: i64,
-    #[prost(int64, tag = "4")]
-    last_seen_ms: i64,
-}
-
-const SESSION_PREFIX: &[u8] = b"s/";
-const USER_PREFIX: &[u8] = b"u/";
-
 /// A fixed argon2id hash that unknown users are checked against, so that a wrong user
 /// name costs as much time as a wrong password and names cannot be probed by timing.
 const DUMMY_PASSWORD: &str = "renkei-no-such-user";
@@ -190,9 +171,8 @@ const DUMMY_PASSWORD: &str = "renkei-no-such-user";
 #[derive(Debug)]
 pub struct OperatorBook {
     tenant: String,
-    accounts: Tree,
-    sessions: Tree,
-    db: TenantStore,
+    store: Arc<dyn OperatorStore>,
+    clock: SharedClock,
     policy: OpsPolicy,
     dummy_hash: String,
     /// Serialises logins, so two concurrent logins of one account cannot both win.
@@ -200,12 +180,8 @@ pub struct OperatorBook {
     pub audit: AuditLog,
 }
 
-fn session_key(hash: &[u8; 32]) -> Vec<u8> {
-    [SESSION_PREFIX, hash.as_slice()].concat()
-}
-
-fn user_key(user: &str) -> Vec<u8> {
-    [USER_PREFIX, user.as_bytes()].concat()
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn hash_password(password: &str) -> Result<String, OpsError> {
@@ -296,25 +272,30 @@ fn check_grants(grants: &[Grant]) -> Result<(), OpsError> {
 }
 
 impl OperatorBook {
+    /// Production wiring: the tenant's sled store and the system clock.
     pub fn open(
         tenant: &str,
         db: &TenantStore,
         policy: OpsPolicy,
     ) -> Result<OperatorBook, OpsError> {
-        let audit = AuditLog::open(
-            db.tree(TreeKind::Audit)?,
-            db.clone(),
-            policy.audit_retention,
-        )?;
+        let store: Arc<dyn OperatorStore> = Arc::new(db.operators()?);
+        OperatorBook::open_with(tenant, store, policy, SystemClock::shared())
+    }
+
+    pub fn open_with(
+        tenant: &str,
+        store: Arc<dyn OperatorStore>,
+        policy: OpsPolicy,
+        clock: SharedClock,
+    ) -> Result<OperatorBook, OpsError> {
         Ok(OperatorBook {
             tenant: tenant.to_owned(),
-            accounts: db.tree(TreeKind::Operators)?,
-            sessions: db.tree(TreeKind::Sessions)?,
-            db: db.clone(),
+            audit: AuditLog::new(store.clone(), clock.clone(), policy.audit_retention),
+            store,
+            clock,
             dummy_hash: hash_password(DUMMY_PASSWORD)?,
             policy,
             login_lock: tokio::sync::Mutex::new(()),
-            audit,
         })
     }
 
@@ -322,27 +303,7 @@ impl OperatorBook {
         &self.policy
     }
 
-    fn load(&self, user: &str) -> Result<Option<StoredAccount>, OpsError> {
-        self.accounts
-            .get(user.as_bytes())?
-            .map(|v| {
-                StoredAccount::decode(v.as_ref()).map_err(|e| OpsError::Corrupt(e.to_string()))
-            })
-            .transpose()
-    }
-
-    fn save(&self, stored: &StoredAccount) -> Result<(), OpsError> {
-        let user = stored
-            .account
-            .as_ref()
-            .map(|a| a.user.clone())
-            .unwrap_or_default();
-        self.accounts
-            .insert(user.as_bytes(), stored.encode_to_vec())?;
-        Ok(())
-    }
-
-    fn account_of(stored: &StoredAccount) -> OperatorAccount {
+    fn account_of(stored: &StoredOperator) -> OperatorAccount {
         stored.account.clone().unwrap_or_default()
     }
 
@@ -355,10 +316,7 @@ impl OperatorBook {
         display_name: &str,
     ) -> Result<String, OpsError> {
         check_user_id(user)?;
-        for item in self.accounts.iter() {
-            let (_, v) = item?;
-            let s =
-                StoredAccount::decode(v.as_ref()).map_err(|e| OpsError::Corrupt(e.to_string()))?;
+        for s in self.store.operators().await? {
             let a = Self::account_of(&s);
             if !a.disabled
                 && a.grants
@@ -400,7 +358,7 @@ impl OperatorBook {
         if display_name.chars().count() > 100 {
             return Err(OpsError::DisplayNameTooLong);
         }
-        if self.load(user)?.is_some() {
+        if self.store.operator(user).await?.is_some() {
             return Err(OpsError::UserExists {
                 user: user.into(),
                 tenant: self.tenant.clone(),
@@ -409,6 +367,7 @@ impl OperatorBook {
         let otp = one_time_password()?;
         let pw = otp.clone();
         let hash = blocking(move || hash_password(&pw)).await?;
+        let now = self.clock.now_ms();
         let account = OperatorAccount {
             user: user.into(),
             display_name: display_name.into(),
@@ -416,15 +375,18 @@ impl OperatorBook {
             disabled: false,
             locked: false,
             must_change_password: true,
-            created_at_ms: now_ms(),
+            created_at_ms: now,
             tenant: self.tenant.clone(),
         };
-        self.save(&StoredAccount {
-            account: Some(account.clone()),
-            password_hash: hash,
-            failures: 0,
-        })?;
-        self.db.commit().await?;
+        self.store
+            .put_operator(&StoredOperator {
+                account: Some(account.clone()),
+                password_hash: hash,
+                failures: 0,
+                password_set_ms: now,
+            })
+            .await?;
+        self.store.commit().await?;
         Ok((account, otp))
     }
 
@@ -438,70 +400,68 @@ impl OperatorBook {
         self.create(user, display_name, grants).await
     }
 
-    fn must_load(&self, user: &str) -> Result<StoredAccount, OpsError> {
+    async fn must_load(&self, user: &str) -> Result<StoredOperator, OpsError> {
         check_user_id(user)?;
-        self.load(user)?.ok_or_else(|| OpsError::UnknownUser {
-            user: user.into(),
-            tenant: self.tenant.clone(),
-        })
+        self.store
+            .operator(user)
+            .await?
+            .ok_or_else(|| OpsError::UnknownUser {
+                user: user.into(),
+                tenant: self.tenant.clone(),
+            })
     }
 
     /// Disables an account and ends its session.
     pub async fn disable_user(&self, user: &str) -> Result<OperatorAccount, OpsError> {
-        let mut s = self.must_load(user)?;
+        let mut s = self.must_load(user).await?;
         if let Some(a) = s.account.as_mut() {
             a.disabled = true;
         }
-        self.save(&s)?;
-        self.end_sessions_of(user)?;
-        self.db.commit().await?;
+        self.store.put_operator(&s).await?;
+        self.store.end_session_of(user).await?;
+        self.store.commit().await?;
         Ok(Self::account_of(&s))
     }
 
     /// New one-time password; lifts a lockout and ends the account's session.
     pub async fn reset_password(&self, user: &str) -> Result<String, OpsError> {
-        let mut s = self.must_load(user)?;
+        let mut s = self.must_load(user).await?;
         let otp = one_time_password()?;
         let pw = otp.clone();
         s.password_hash = blocking(move || hash_password(&pw)).await?;
+        s.password_set_ms = self.clock.now_ms();
         s.failures = 0;
         if let Some(a) = s.account.as_mut() {
             a.locked = false;
             a.must_change_password = true;
         }
-        self.save(&s)?;
-        self.end_sessions_of(user)?;
-        self.db.commit().await?;
+        self.store.put_operator(&s).await?;
+        self.store.end_session_of(user).await?;
+        self.store.commit().await?;
         Ok(otp)
     }
 
-    pub fn list_users(&self) -> Result<Vec<OperatorAccount>, OpsError> {
-        let mut out = Vec::new();
-        for item in self.accounts.iter() {
-            let (_, v) = item?;
-            let s =
-                StoredAccount::decode(v.as_ref()).map_err(|e| OpsError::Corrupt(e.to_string()))?;
-            out.push(Self::account_of(&s));
-        }
-        Ok(out)
+    pub async fn list_users(&self) -> Result<Vec<OperatorAccount>, OpsError> {
+        Ok(self
+            .store
+            .operators()
+            .await?
+            .iter()
+            .map(Self::account_of)
+            .collect())
     }
 
-    fn end_sessions_of(&self, user: &str) -> Result<(), OpsError> {
-        if let Some(h) = self.sessions.remove(user_key(user))? {
-            self.sessions
-                .remove([SESSION_PREFIX, h.as_ref()].concat())?;
+    /// Why a session has ended by now, if it has.
+    fn ended(&self, s: &StoredSession, now: i64) -> Option<OpsError> {
+        if now - s.last_seen_ms > ms(self.policy.idle_timeout) {
+            return Some(OpsError::SessionExpired {
+                idle_secs: self.policy.idle_timeout.as_secs(),
+            });
         }
-        Ok(())
-    }
-
-    fn live_session(&self, hash: &[u8], now: i64) -> Result<Option<StoredSession>, OpsError> {
-        let Some(v) = self.sessions.get([SESSION_PREFIX, hash].concat())? else {
-            return Ok(None);
-        };
-        let s = StoredSession::decode(v.as_ref()).map_err(|e| OpsError::Corrupt(e.to_string()))?;
-        let idle = now - s.last_seen_ms > self.policy.idle_timeout.as_millis() as i64;
-        let old = now - s.created_ms > self.policy.session_max.as_millis() as i64;
-        Ok((!idle && !old).then_some(s))
+        if now - s.created_ms > ms(self.policy.session_max) {
+            return Some(OpsError::SessionTooOld);
+        }
+        None
     }
 
     /// Checks a password and opens the account's only session.
@@ -520,7 +480,7 @@ impl OperatorBook {
             return Err(OpsError::BadCredentials);
         }
         let _guard = self.login_lock.lock().await;
-        let Some(mut stored) = self.load(user)? else {
+        let Some(mut stored) = self.store.operator(user).await? else {
             let dummy = self.dummy_hash.clone();
             let pw = password.to_owned();
             blocking(move || verify_password(&pw, &dummy)).await?;
@@ -544,8 +504,8 @@ impl OperatorBook {
             if let Some(a) = stored.account.as_mut() {
                 a.locked = locked;
             }
-            self.save(&stored)?;
-            self.db.commit().await?;
+            self.store.put_operator(&stored).await?;
+            self.store.commit().await?;
             return Err(if locked {
                 OpsError::LockedOut {
                     user: user.into(),
@@ -556,9 +516,19 @@ impl OperatorBook {
                 OpsError::BadCredentials
             });
         }
-        let now = now_ms();
-        if let Some(h) = self.sessions.get(user_key(user))? {
-            if let Some(live) = self.live_session(&h, now)? {
+        let now = self.clock.now_ms();
+        // Accounts from before passwords were dated (0) keep their one-time password.
+        if account.must_change_password
+            && stored.password_set_ms != 0
+            && now - stored.password_set_ms > ms(self.policy.one_time_password_validity)
+        {
+            return Err(OpsError::OneTimePasswordExpired {
+                user: user.into(),
+                validity_hours: self.policy.one_time_password_validity.as_secs() / 3600,
+            });
+        }
+        if let Some((_, live)) = self.store.session_of(user).await? {
+            if self.ended(&live, now).is_none() {
                 return Err(OpsError::AlreadyLoggedIn {
                     user: user.into(),
                     terminal: live.terminal,
@@ -566,10 +536,10 @@ impl OperatorBook {
                     idle_secs: self.policy.idle_timeout.as_secs(),
                 });
             }
-            self.end_sessions_of(user)?;
+            self.store.end_session_of(user).await?;
         }
         stored.failures = 0;
-        self.save(&stored)?;
+        self.store.put_operator(&stored).await?;
         let token_bytes = renkei_crypto::random_bytes::<32>()?;
         let token = base64url(&token_bytes);
         let hash = renkei_crypto::sha256(token.as_bytes());
@@ -579,13 +549,11 @@ impl OperatorBook {
             created_ms: now,
             last_seen_ms: now,
         };
-        self.sessions
-            .insert(session_key(&hash), session.encode_to_vec())?;
-        self.sessions.insert(user_key(user), hash.as_slice())?;
-        self.db.commit().await?;
+        self.store.put_session(&hash, &session).await?;
+        self.store.commit().await?;
         Ok(LoggedIn {
             token,
-            expires_at_ms: now + self.policy.session_max.as_millis() as i64,
+            expires_at_ms: now + ms(self.policy.session_max),
             account: Self::account_of(&stored),
         })
     }
@@ -602,42 +570,34 @@ impl OperatorBook {
             return Err((OpsError::NoSession, None));
         }
         let hash = renkei_crypto::sha256(token.as_bytes());
-        let key = session_key(&hash);
-        let raw = self
-            .sessions
-            .get(&key)
-            .map_err(|e| (OpsError::from(e), None))?;
-        let Some(raw) = raw else {
+        let Some(s) = self
+            .store
+            .session(&hash)
+            .await
+            .map_err(|e| (OpsError::from(e), None))?
+        else {
             return Err((OpsError::SessionEnded, None));
         };
-        let s = StoredSession::decode(raw.as_ref())
-            .map_err(|e| (OpsError::Corrupt(e.to_string()), None))?;
-        let now = now_ms();
-        let ended = |why: OpsError| async {
-            let _ = self.end_sessions_of(&s.user);
-            let _ = self.db.commit().await;
+        let now = self.clock.now_ms();
+        let end = |why: OpsError| async {
+            let _ = self.store.end_session_of(&s.user).await;
+            let _ = self.store.commit().await;
             Err((why, Some(s.user.clone())))
         };
-        if now - s.last_seen_ms > self.policy.idle_timeout.as_millis() as i64 {
-            return ended(OpsError::SessionExpired {
-                idle_secs: self.policy.idle_timeout.as_secs(),
-            })
-            .await;
-        }
-        if now - s.created_ms > self.policy.session_max.as_millis() as i64 {
-            return ended(OpsError::SessionTooOld).await;
+        if let Some(why) = self.ended(&s, now) {
+            return end(why).await;
         }
         if s.terminal != terminal.name {
             return Err((OpsError::OtherTerminal, None));
         }
-        let stored = match self.load(&s.user) {
+        let stored = match self.store.operator(&s.user).await {
             Ok(Some(a)) => a,
-            Ok(None) => return ended(OpsError::OperatorGone).await,
-            Err(e) => return Err((e, None)),
+            Ok(None) => return end(OpsError::OperatorGone).await,
+            Err(e) => return Err((e.into(), None)),
         };
         let account = Self::account_of(&stored);
         if account.disabled || account.locked {
-            return ended(OpsError::AccountUnusable {
+            return end(OpsError::AccountUnusable {
                 user: s.user.clone(),
             })
             .await;
@@ -646,8 +606,9 @@ impl OperatorBook {
             last_seen_ms: now,
             ..s.clone()
         };
-        self.sessions
-            .insert(&key, touched.encode_to_vec())
+        self.store
+            .put_session(&hash, &touched)
+            .await
             .map_err(|e| (OpsError::from(e), None))?;
         Ok(Actor {
             user: s.user.clone(),
@@ -659,20 +620,24 @@ impl OperatorBook {
 
     /// Whether a session with this token exists (live or not), to tell an operator who
     /// presents it to another municipality's service why they are refused.
-    pub fn has_session(&self, token: &str) -> Result<bool, OpsError> {
+    pub async fn has_session(&self, token: &str) -> Result<bool, OpsError> {
         let hash = renkei_crypto::sha256(token.as_bytes());
-        Ok(self.sessions.contains_key(session_key(&hash))?)
+        Ok(self.store.session(&hash).await?.is_some())
     }
 
     pub async fn logout(&self, actor: &Actor) -> Result<(), OpsError> {
-        self.sessions.remove(session_key(&actor.token_hash))?;
-        self.sessions.remove(user_key(&actor.user))?;
-        self.db.commit().await?;
+        // Only the caller's own session: a later login elsewhere would have replaced it.
+        if let Some((hash, _)) = self.store.session_of(&actor.user).await?
+            && hash == actor.token_hash
+        {
+            self.store.end_session_of(&actor.user).await?;
+        }
+        self.store.commit().await?;
         Ok(())
     }
 
-    pub fn whoami(&self, actor: &Actor) -> Result<OperatorAccount, OpsError> {
-        Ok(Self::account_of(&self.must_load(&actor.user)?))
+    pub async fn whoami(&self, actor: &Actor) -> Result<OperatorAccount, OpsError> {
+        Ok(Self::account_of(&self.must_load(&actor.user).await?))
     }
 
     /// Replaces the password after checking the current one; clears the one-time flag.
@@ -682,7 +647,7 @@ impl OperatorBook {
         current: &str,
         new: &str,
     ) -> Result<(), OpsError> {
-        let mut s = self.must_load(&actor.user)?;
+        let mut s = self.must_load(&actor.user).await?;
         let (pw, hash) = (current.to_owned(), s.password_hash.clone());
         if current.len() > 1024 || !blocking(move || verify_password(&pw, &hash)).await? {
             return Err(OpsError::WrongCurrentPassword);
@@ -698,25 +663,50 @@ impl OperatorBook {
         }
         let pw = new.to_owned();
         s.password_hash = blocking(move || hash_password(&pw)).await?;
+        s.password_set_ms = self.clock.now_ms();
         if let Some(a) = s.account.as_mut() {
             a.must_change_password = false;
         }
-        self.save(&s)?;
-        self.db.commit().await?;
+        self.store.put_operator(&s).await?;
+        self.store.commit().await?;
         Ok(())
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use renkei_core::AgencyCode;
-    use renkei_store::{Store, StoreOptions};
+    use renkei_core::{AgencyCode, Clock as _, FakeClock};
+    use renkei_store::{Store, StoreOptions, TreeKind};
 
-    fn book(dir: &std::path::Path, policy: OpsPolicy) -> OperatorBook {
-        let store = Store::open(&dir.join("db"), &StoreOptions::default()).unwrap();
-        let code = AgencyCode::parse("141003").unwrap();
-        OperatorBook::open("141003", &store.tenant(&code), policy).unwrap()
+    const T0: i64 = 1_800_000_000_000;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        clock: Arc<FakeClock>,
+        book: OperatorBook,
+    }
+
+    fn fixture(policy: OpsPolicy) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let db = store.tenant(&AgencyCode::parse("141003").unwrap());
+        let clock = FakeClock::at(T0);
+        let book = OperatorBook::open_with(
+            "141003",
+            Arc::new(db.operators().unwrap()),
+            policy,
+            clock.clone(),
+        )
+        .unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            clock,
+            book,
+        }
     }
 
     fn terminal(name: &str) -> Terminal {
@@ -726,12 +716,27 @@ mod tests {
         }
     }
 
+    const PASSPHRASE: &str = "a much longer passphrase";
+
+    /// An administrator who has changed the one-time password, logged out.
+    async fn admin(b: &OperatorBook) {
+        let otp = b.bootstrap_admin("admin", "Admin").await.unwrap();
+        let t = terminal("t1");
+        let li = b.login("admin", &otp, &t).await.unwrap();
+        let actor = b.authenticate(&li.token, &t).await.unwrap();
+        b.change_password(&actor, &otp, PASSPHRASE).await.unwrap();
+        b.logout(&actor).await.unwrap();
+    }
+
     #[tokio::test]
     async fn one_time_password_then_change_then_login() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = book(dir.path(), OpsPolicy::default());
+        let f = fixture(OpsPolicy::default());
+        let b = &f.book;
         let otp = b.bootstrap_admin("admin", "Admin").await.unwrap();
-        assert!(b.bootstrap_admin("admin2", "").await.is_err());
+        assert!(matches!(
+            b.bootstrap_admin("admin2", "").await,
+            Err(OpsError::AdminExists { .. })
+        ));
         let t = terminal("t1");
         let li = b.login("admin", &otp, &t).await.unwrap();
         assert!(li.account.must_change_password);
@@ -740,40 +745,191 @@ mod tests {
         assert!(actor.has(&Right::Administer));
         assert!(!actor.has(&Right::Approve("vaccination")));
         assert!(matches!(
+            actor.authorize("141003", "user.list", Some(&Right::Administer)),
+            Err(OpsError::PasswordChangeRequired)
+        ));
+        assert!(matches!(
             b.change_password(&actor, &otp, "short").await,
             Err(OpsError::WeakPassword { .. })
         ));
-        b.change_password(&actor, &otp, "a much longer passphrase")
-            .await
-            .unwrap();
+        b.change_password(&actor, &otp, PASSPHRASE).await.unwrap();
         b.logout(&actor).await.unwrap();
         assert!(b.authenticate(&li.token, &t).await.is_err());
-        assert!(b.login("admin", &otp, &t).await.is_err());
-        let li = b
-            .login("admin", "a much longer passphrase", &t)
+        assert!(matches!(
+            b.login("admin", &otp, &t).await,
+            Err(OpsError::BadCredentials)
+        ));
+        let li = b.login("admin", PASSPHRASE, &t).await.unwrap();
+        assert!(!li.account.must_change_password);
+        let actor = b.authenticate(&li.token, &t).await.unwrap();
+        assert!(
+            actor
+                .authorize("141003", "user.list", Some(&Right::Administer))
+                .is_ok()
+        );
+        assert!(matches!(
+            actor.authorize("141003", "flag.set", Some(&Right::ManageFlags)),
+            Err(OpsError::MissingRight { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn lockout_after_max_failures_until_reset() {
+        let f = fixture(OpsPolicy {
+            max_failed_logins: 3,
+            ..OpsPolicy::default()
+        });
+        let b = &f.book;
+        admin(b).await;
+        let t = terminal("t1");
+        for _ in 0..2 {
+            assert!(matches!(
+                b.login("admin", "wrong password!", &t).await,
+                Err(OpsError::BadCredentials)
+            ));
+        }
+        assert!(matches!(
+            b.login("admin", "wrong password!", &t).await,
+            Err(OpsError::LockedOut {
+                just_now: true,
+                failures: 3,
+                ..
+            })
+        ));
+        // Locked: the right password does not help, however long one waits.
+        f.clock.advance(Duration::from_secs(30 * 24 * 3600));
+        assert!(matches!(
+            b.login("admin", PASSPHRASE, &t).await,
+            Err(OpsError::LockedOut {
+                just_now: false,
+                ..
+            })
+        ));
+        let otp = b.reset_password("admin").await.unwrap();
+        b.login("admin", &otp, &t).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_success_resets_the_failure_count() {
+        let f = fixture(OpsPolicy {
+            max_failed_logins: 2,
+            ..OpsPolicy::default()
+        });
+        let b = &f.book;
+        admin(b).await;
+        let t = terminal("t1");
+        assert!(b.login("admin", "wrong password!", &t).await.is_err());
+        let li = b.login("admin", PASSPHRASE, &t).await.unwrap();
+        b.logout(&b.authenticate(&li.token, &t).await.unwrap())
             .await
             .unwrap();
-        assert!(!li.account.must_change_password);
+        assert!(matches!(
+            b.login("admin", "wrong password!", &t).await,
+            Err(OpsError::BadCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_end_and_a_new_login_is_then_allowed() {
+        let idle = Duration::from_secs(15 * 60);
+        let f = fixture(OpsPolicy {
+            idle_timeout: idle,
+            ..OpsPolicy::default()
+        });
+        let b = &f.book;
+        admin(b).await;
+        let t = terminal("t1");
+        let li = b.login("admin", PASSPHRASE, &t).await.unwrap();
+        // Activity keeps the session: each call is within the timeout of the last.
+        for _ in 0..3 {
+            f.clock.advance(idle - Duration::from_secs(1));
+            b.authenticate(&li.token, &t).await.unwrap();
+        }
+        assert!(matches!(
+            b.login("admin", PASSPHRASE, &terminal("t2")).await,
+            Err(OpsError::AlreadyLoggedIn { .. })
+        ));
+        f.clock.advance(idle + Duration::from_millis(1));
+        let (e, user) = b.authenticate(&li.token, &t).await.unwrap_err();
+        assert!(matches!(e, OpsError::SessionExpired { .. }), "{e}");
+        assert_eq!(user.as_deref(), Some("admin"), "named for the audit log");
+        assert!(matches!(
+            b.authenticate(&li.token, &t).await,
+            Err((OpsError::SessionEnded, None))
+        ));
+        b.login("admin", PASSPHRASE, &terminal("t2")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sessions_end_at_their_maximum_length_however_active() {
+        let f = fixture(OpsPolicy {
+            idle_timeout: Duration::from_secs(600),
+            session_max: Duration::from_secs(3600),
+            ..OpsPolicy::default()
+        });
+        let b = &f.book;
+        admin(b).await;
+        let t = terminal("t1");
+        let li = b.login("admin", PASSPHRASE, &t).await.unwrap();
+        assert_eq!(li.expires_at_ms, T0 + 3_600_000);
+        // Touched every 500 s up to 3,500 s: never idle for long.
+        for _ in 0..7 {
+            f.clock.advance(Duration::from_secs(500));
+            b.authenticate(&li.token, &t).await.unwrap();
+        }
+        assert_eq!(f.clock.now_ms(), T0 + 3_500_000);
+        f.clock.set(T0 + 3_600_001);
+        assert!(matches!(
+            b.authenticate(&li.token, &t).await,
+            Err((OpsError::SessionTooOld, Some(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn one_time_passwords_expire_unless_changed() {
+        let validity = Duration::from_secs(72 * 3600);
+        let f = fixture(OpsPolicy {
+            one_time_password_validity: validity,
+            ..OpsPolicy::default()
+        });
+        let b = &f.book;
+        let t = terminal("t1");
+        let otp = b.bootstrap_admin("admin", "").await.unwrap();
+        f.clock.advance(validity + Duration::from_millis(1));
+        assert!(matches!(
+            b.login("admin", &otp, &t).await,
+            Err(OpsError::OneTimePasswordExpired { .. })
+        ));
+        // A reset starts a new validity period.
+        let otp = b.reset_password("admin").await.unwrap();
+        f.clock.advance(validity - Duration::from_secs(1));
+        let li = b.login("admin", &otp, &t).await.unwrap();
+        let actor = b.authenticate(&li.token, &t).await.unwrap();
+        b.change_password(&actor, &otp, PASSPHRASE).await.unwrap();
+        b.logout(&actor).await.unwrap();
+        // A chosen password does not expire.
+        f.clock.advance(validity * 10);
+        b.login("admin", PASSPHRASE, &t).await.unwrap();
     }
 
     #[tokio::test]
     async fn tokens_are_stored_only_as_hashes() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = book(dir.path(), OpsPolicy::default());
+        let f = fixture(OpsPolicy::default());
+        let b = &f.book;
         let otp = b.bootstrap_admin("admin", "").await.unwrap();
         let li = b.login("admin", &otp, &terminal("t1")).await.unwrap();
-        for item in b.sessions.iter() {
-            let (k, v) = item.unwrap();
-            let hay = [k.as_ref(), v.as_ref()].concat();
-            assert!(
-                !hay.windows(li.token.len())
-                    .any(|w| w == li.token.as_bytes()),
-                "a session token is stored in clear"
-            );
-        }
-        for item in b.accounts.iter() {
-            let (_, v) = item.unwrap();
-            assert!(!v.windows(otp.len()).any(|w| w == otp.as_bytes()));
+        let db = f.store.tenant(&AgencyCode::parse("141003").unwrap());
+        for (kind, secret) in [(TreeKind::Sessions, &li.token), (TreeKind::Operators, &otp)] {
+            let tree = db.tree(kind).unwrap();
+            assert!(!tree.is_empty(), "{kind:?} holds something");
+            for item in tree.iter() {
+                let (k, v) = item.unwrap();
+                let hay = [k.as_ref(), v.as_ref()].concat();
+                assert!(
+                    !hay.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a secret is stored in clear in {kind:?}"
+                );
+            }
         }
     }
 

@@ -11,7 +11,7 @@ pub(super) async fn query_audit(
 ) -> Result<Response<QueryAuditResponse>, Status> {
     ops.call(req, "audit.query", Gate::Session, async |op, q| {
         op.actor()?.require_audit_reader()?;
-        let entries = op.tenant().ops.audit.query(&q)?;
+        let entries = op.tenant().ops.audit.query(&q).await?;
         Ok(QueryAuditResponse { entries })
     })
     .await

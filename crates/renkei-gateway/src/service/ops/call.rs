@@ -277,10 +277,17 @@ impl Ops {
                     audit.operator = user;
                 }
                 // A session of another municipality: say so, instead of "not logged in".
-                let elsewhere = !token.is_empty()
-                    && self.gw.tenants.values().any(|t| {
-                        t.code != caller.tenant.code && t.ops.has_session(&token).unwrap_or(false)
-                    });
+                let mut elsewhere = false;
+                if !token.is_empty() {
+                    for t in self.gw.tenants.values() {
+                        if t.code != caller.tenant.code
+                            && t.ops.has_session(&token).await.unwrap_or(false)
+                        {
+                            elsewhere = true;
+                            break;
+                        }
+                    }
+                }
                 let e = if elsewhere {
                     OpsError::ForeignSession {
                         tenant: caller.tenant.code.to_string(),

@@ -63,7 +63,7 @@ pub(super) async fn who_am_i(
     req: Request<WhoAmIRequest>,
 ) -> Result<Response<OperatorAccount>, Status> {
     ops.call(req, "whoami", Gate::Session, async |op, _| {
-        Ok(op.tenant().ops.whoami(op.actor()?)?)
+        Ok(op.tenant().ops.whoami(op.actor()?).await?)
     })
     .await
 }

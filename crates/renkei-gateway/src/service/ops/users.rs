@@ -63,7 +63,7 @@ pub(super) async fn list_users(
     req: Request<ListUsersRequest>,
 ) -> Result<Response<ListUsersResponse>, Status> {
     ops.call(req, "user.list", ADMIN, async |op, _| {
-        let accounts = op.tenant().ops.list_users()?;
+        let accounts = op.tenant().ops.list_users().await?;
         Ok(ListUsersResponse { accounts })
     })
     .await
