@@ -30,6 +30,21 @@ pub(crate) enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the latest signed tree head as a C2SP checkpoint (c2sp.org/tlog-checkpoint,
+    /// a signed note), for standard transparency tooling. Read-only; the head is checked
+    /// against the key before it is signed again as a note.
+    ///
+    /// Example: renkei ledger checkpoint data/gateway/records/011002 --signing-key certs-dev/keys/011002.sign.key
+    Checkpoint {
+        /// The log directory (holding heads.log).
+        dir: PathBuf,
+        /// The keeper's signing key file (the one that signed the heads).
+        #[arg(long, value_name = "FILE")]
+        signing_key: PathBuf,
+        /// The checkpoint's origin line and key name (default: renkei/<log id>).
+        #[arg(long)]
+        origin: Option<String>,
+    },
     /// Statistics of a record log offline: records per day (JST), procedure, direction
     /// and outcome — inquiries, provisions, refusals, holds. Read-only.
     ///
@@ -60,6 +75,11 @@ pub(crate) fn run(command: LedgerCommand) -> anyhow::Result<bool> {
             signing_key,
             json,
         } => verify(dir, key, signing_key, json),
+        LedgerCommand::Checkpoint {
+            dir,
+            signing_key,
+            origin,
+        } => checkpoint(dir, signing_key, origin),
         LedgerCommand::Stats {
             dir,
             since,
@@ -124,6 +144,29 @@ fn stats(
             stats.undecodable
         );
     }
+    Ok(true)
+}
+
+fn checkpoint(dir: PathBuf, key_path: PathBuf, origin: Option<String>) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    let key = renkei_crypto::read_signing_key(&key_path)
+        .with_context(|| format!("--signing-key {}", key_path.display()))?;
+    let signed = renkei_ledger::read_latest_head(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .with_context(|| format!("{} holds no signed tree head yet", dir.display()))?;
+    // Never sign as a note what the key did not sign as a head.
+    let head = renkei_crypto::verify_tree_head(&key.public_key(), &signed).with_context(|| {
+        format!(
+            "the latest head in {} does not verify under --signing-key {}; run `renkei ledger verify`",
+            dir.display(),
+            key_path.display()
+        )
+    })?;
+    let origin = origin.unwrap_or_else(|| format!("renkei/{}", head.log_id));
+    let note = renkei_ledger::signed_checkpoint(&origin, &key, &head)?;
+    print!("{note}");
     Ok(true)
 }
 

@@ -325,3 +325,47 @@ fn stats_counts_a_log_by_day_procedure_direction_and_outcome() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
 }
+
+#[test]
+fn checkpoint_prints_the_latest_head_as_a_signed_note() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let key = keys().join("011002.sign.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["ledger", "checkpoint"])
+        .arg(dir.path())
+        .arg("--signing-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let note = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(lines.len(), 5, "{note}");
+    assert_eq!(lines[0], "renkei/011002");
+    assert_eq!(lines[1], "200");
+    assert_eq!(lines[3], "");
+    assert!(lines[4].starts_with("\u{2014} renkei/011002 "), "{note}");
+    // The same note the library signs over the verified head (Ed25519 is deterministic;
+    // tests/checkpoint.rs in renkei-ledger verifies such notes independently).
+    let signing = renkei_crypto::read_signing_key(&key).unwrap();
+    let head = renkei_ledger::read_latest_head(dir.path())
+        .unwrap()
+        .unwrap();
+    let th = renkei_crypto::verify_tree_head(&signing.public_key(), &head).unwrap();
+    assert_eq!(
+        note,
+        renkei_ledger::signed_checkpoint("renkei/011002", &signing, &th).unwrap()
+    );
+    // Another keeper's key did not sign these heads: refused, exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["ledger", "checkpoint"])
+        .arg(dir.path())
+        .arg("--signing-key")
+        .arg(keys().join("141003.sign.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+}
