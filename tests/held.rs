@@ -952,9 +952,6 @@ fn channel_to(local: &str, name: &str) -> tonic::transport::Channel {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_inquiry_and_its_approver_survive_kill_9() {
     use renkei_proto::v1::inquiries_client::InquiriesClient;
-    use renkei_proto::v1::provision_copies_client::ProvisionCopiesClient;
-    use renkei_proto::v1::symbols_client::SymbolsClient;
-    use renkei_proto::v1::{AcquireSymbolRequest, RegisterAddressNumberRequest};
 
     let dir = tempfile::tempdir().unwrap();
     let (mut child, local, otp) = start_node(dir.path());
@@ -962,31 +959,9 @@ async fn a_held_inquiry_and_its_approver_survive_kill_9() {
     let (y, s) = renkei_testkit::population::movers(today()).remove(0);
     for (code, r) in [(YOKOHAMA, &y), (SAPPORO, &s)] {
         let ch = channel_to(&local, &format!("backoffice-{code}"));
-        let mut sym = SymbolsClient::new(ch.clone());
-        sym.register_address_number(RegisterAddressNumberRequest {
-            unified_address_number: r.unified_address_number.clone(),
-        })
-        .await
-        .unwrap();
-        sym.acquire_symbol(AcquireSymbolRequest {
-            unified_address_number: r.unified_address_number.clone(),
-            my_number: r.my_number.clone(),
-        })
-        .await
-        .unwrap();
-        if let Some(h) = &r.history {
-            ProvisionCopiesClient::new(ch)
-                .put_copy(PutCopyRequest {
-                    copy: Some(ProvisionCopy {
-                        unified_address_number: r.unified_address_number.clone(),
-                        item: 25,
-                        content: Some(renkei_testkit::population::content(h)),
-                        ..Default::default()
-                    }),
-                })
-                .await
-                .unwrap();
-        }
+        renkei_testkit::enrol(&ch, std::slice::from_ref(r), renkei_testkit::Calls::Single)
+            .await
+            .unwrap();
     }
     AutoResponseBlockClient::new(channel_to(&local, &format!("backoffice-{YOKOHAMA}")))
         .set_flag(SetFlagRequest {
