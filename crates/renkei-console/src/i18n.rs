@@ -169,7 +169,6 @@ pub(crate) struct Text {
     pub(crate) finished: &'static str,
     pub(crate) progress: &'static str,
     pub(crate) started_by: &'static str,
-    pub(crate) error: &'static str,
     // Maintenance.
     pub(crate) maintenance_title: &'static str,
     pub(crate) maintenance_on: &'static str,
@@ -338,7 +337,6 @@ pub(crate) const JA: Text = Text {
     finished: "終了",
     progress: "進行",
     started_by: "実行者",
-    error: "エラー",
     maintenance_title: "メンテナンス",
     maintenance_on: "メンテナンス中です（新しい処理を受け付けていません）。",
     maintenance_off: "通常運用中です。",
@@ -504,7 +502,6 @@ pub(crate) const EN: Text = Text {
     finished: "Finished",
     progress: "Progress",
     started_by: "Started by",
-    error: "Error",
     maintenance_title: "Maintenance",
     maintenance_on: "Maintenance mode is on (new work is refused).",
     maintenance_off: "Normal operation.",

@@ -21,7 +21,8 @@ pub(crate) fn grouped_bars(
         .max(1);
     let (bar, gap, left, top, plot_h) = (12u64, 16u64, 48u64, 28u64, 180u64);
     let group_w = bar * 4 + gap;
-    let width = left + group_w * data.len().max(1) as u64 + 16;
+    // Wide enough for the legend even with one category.
+    let width = (left + group_w * data.len().max(1) as u64 + 16).max(left + 110 * 4);
     let height = top + plot_h + 64;
     let y = |v: u64| top + plot_h - v * plot_h / max;
     html! {

@@ -323,6 +323,21 @@ impl Browser {
         panic!("still at {}, expected {path}", self.path().await);
     }
 
+    /// Waits until `expr` (JavaScript) is true in the page: after a click that reloads
+    /// the same path, the old page is still there for a moment.
+    async fn wait_until(&self, expr: &str) {
+        let script = format!("return !!({expr});");
+        for _ in 0..100 {
+            if let Ok(v) = self.client.execute(&script, vec![]).await
+                && v.as_bool() == Some(true)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never true: {expr}");
+    }
+
     async fn login(&self, w: &World, user: &str, password: &str) {
         self.goto(&w.url("/login")).await;
         self.fill("#user", user).await;
@@ -752,6 +767,8 @@ async fn a_post_without_a_valid_csrf_token_is_refused() {
         .await
         .unwrap();
     b.click("#set-flag button[type=submit]").await;
+    b.wait_until("document.querySelector('div.notice.error')")
+        .await;
     let page = b.text("main").await;
     assert!(page.contains("不正な送信"), "{page}");
     b.screenshot("csrf-refused").await;
@@ -762,6 +779,115 @@ async fn a_post_without_a_valid_csrf_token_is_refused() {
     let (status, body) = b.post_form("set-flag", "").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("1410031000009"));
+    b.close().await;
+    w.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_screens_render_the_gateways_data_in_japanese_and_english() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let w = World::start().await;
+    let movers = w.movers().await;
+    for (i, (_, s)) in movers.iter().enumerate() {
+        w.inquire(&format!("adm-{i}"), &s.unified_address_number)
+            .await;
+    }
+    // A batch job: the address system's daily flag load.
+    let flags = vec![renkei_proto::v1::SetFlagRequest {
+        unified_address_number: "1410031000001".into(),
+        item: 0,
+        reason: renkei_proto::v1::FlagReason::SupportMeasure as i32,
+        note: String::new(),
+    }];
+    AutoResponseBlockClient::new(w.cluster.backoffice(YOKOHAMA).unwrap())
+        .import_flags(tokio_stream::iter(flags))
+        .await
+        .unwrap();
+    let otp = w
+        .add_user(
+            "kanri",
+            "管理 花子",
+            vec![grant(OperatorRole::Administrator, "")],
+        )
+        .await;
+    let b = Browser::start().await;
+    b.first_login(&w, "kanri", &otp).await;
+
+    // 統計: both charts, and the totals the gateway counts.
+    b.goto(&w.url("/stats")).await;
+    b.css("#chart-day rect").await;
+    b.css("#chart-procedure rect").await;
+    assert!(b.text("#stats-procedure").await.contains("vaccination"));
+    b.screenshot("stats").await;
+
+    // バッチ: the job, and its live feed over server-sent events.
+    b.goto(&w.url("/jobs")).await;
+    let jobs = b.text("#jobs").await;
+    assert!(
+        jobs.contains("import-flags") && jobs.contains("succeeded"),
+        "{jobs}"
+    );
+    let first_event = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/jobs/events').then(r => {
+               const reader = r.body.getReader();
+               return reader.read().then(c => { reader.cancel(); done(r.headers.get('content-type') + '\\n' + new TextDecoder().decode(c.value)); });
+             }).catch(e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let first_event = first_event.as_str().unwrap();
+    assert!(
+        first_event.starts_with("text/event-stream") && first_event.contains("event: jobs"),
+        "{first_event}"
+    );
+    assert!(first_event.contains("import-flags") || first_event.contains("succeeded"));
+    b.screenshot("jobs").await;
+
+    // 職員管理: the accounts and their rights.
+    b.goto(&w.url("/users")).await;
+    let users = b.text("#users").await;
+    assert!(
+        users.contains("tanaka") || users.contains("kanri"),
+        "{users}"
+    );
+    assert!(users.contains("管理者"), "{users}");
+    b.screenshot("users").await;
+
+    // メンテナンス: on with a message, then off again.
+    b.goto(&w.url("/maintenance")).await;
+    b.fill("#message", "OS更新のため 22:00 まで停止").await;
+    b.click("#maintenance-toggle").await;
+    b.wait_until("document.getElementById('maintenance-state').dataset.on === 'true'")
+        .await;
+    assert!(b.text("#maintenance-state").await.contains("22:00"));
+    b.screenshot("maintenance").await;
+    b.click("#maintenance-toggle").await;
+    b.wait_until("document.getElementById('maintenance-state').dataset.on === 'false'")
+        .await;
+
+    // English, from the switch in the header, and back.
+    b.goto(&w.url("/stats")).await;
+    b.click("header form[action='/lang'] button").await;
+    b.wait_until("document.documentElement.lang === 'en'").await;
+    assert_eq!(
+        b.path().await,
+        "/stats",
+        "the switch goes back to the same page"
+    );
+    assert_eq!(b.text("h1").await, "Statistics");
+    let lang = b.css("html").await.attr("lang").await.unwrap();
+    assert_eq!(lang.as_deref(), Some("en"));
+    b.screenshot("stats-en").await;
+    b.click("header form[action='/lang'] button").await;
+    b.wait_until("document.documentElement.lang === 'ja'").await;
+    assert_eq!(b.text("h1").await, "統計");
     b.close().await;
     w.cluster.shutdown().await.unwrap();
 }

@@ -49,6 +49,10 @@ fn progress_text(j: &Job) -> String {
 }
 
 fn percent(j: &Job) -> u64 {
+    // A stream does not announce its length: a finished job of unknown size is complete.
+    if j.total == 0 {
+        return if j.finished_at_ms > 0 { 100 } else { 0 };
+    }
     j.processed
         .saturating_mul(100)
         .checked_div(j.total)
@@ -88,7 +92,7 @@ pub(super) async fn list(ctx: Ctx) -> Response {
                     th scope="col" { (t.job) } th scope="col" { (t.kind) } th scope="col" { (t.state) }
                     th scope="col" { (t.progress) } th scope="col" { (t.rejected) }
                     th scope="col" { (t.started) } th scope="col" { (t.finished) }
-                    th scope="col" { (t.started_by) } th scope="col" { (t.error) }
+                    th scope="col" { (t.started_by) } th scope="col" { (t.detail) }
                 } }
                 tbody { @for j in &jobs { tr data-job=(j.job_id) {
                     td { (j.job_id) } td { (kind(j.kind)) }

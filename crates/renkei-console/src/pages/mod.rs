@@ -198,7 +198,7 @@ fn nav(ctx: &Ctx) -> Markup {
         NavItem {
             href: "/held",
             label: t.nav_held,
-            roles: &[R::Approver, R::Administrator],
+            roles: &[R::Approver],
         },
         NavItem {
             href: "/flags",
