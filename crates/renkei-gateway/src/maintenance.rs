@@ -171,3 +171,29 @@ impl renkei_transport::RequestGate for Gate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use renkei_core::FakeClock;
+    use renkei_store::{Store, StoreOptions};
+
+    use super::*;
+
+    #[test]
+    fn the_state_is_stamped_by_the_clock_and_kept_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let clock = FakeClock::at(1_700_000_000_000);
+        let m = Maintenance::open(store.global("system").unwrap(), clock.clone()).unwrap();
+        assert!(!m.is_on());
+        let on = m.set(true, "until 10:00", "011002/admin".into()).unwrap();
+        assert_eq!(on.since_ms, 1_700_000_000_000);
+        clock.advance(Duration::from_secs(60));
+        let m = Maintenance::open(store.global("system").unwrap(), clock.clone()).unwrap();
+        assert!(m.is_on(), "a reopened gateway stays in maintenance");
+        assert_eq!(m.get().since_ms, 1_700_000_000_000);
+        let off = m.set(false, "", "011002/admin".into()).unwrap();
+        assert_eq!(off.since_ms, 1_700_000_060_000);
+        assert!(!m.is_on());
+    }
+}
