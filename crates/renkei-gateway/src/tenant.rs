@@ -77,7 +77,15 @@ impl Tenant {
             flags: db.tree(TreeKind::Flags)?,
             held: db.tree(TreeKind::Held)?,
         };
-        let ops = renkei_ops::OperatorBook::open(code.as_str(), &db, config.operators.policy())?;
+        // One clock for the tenant's operators, jobs and exchange, so a test can move them
+        // together.
+        let clock = SystemClock::shared();
+        let ops = renkei_ops::OperatorBook::open_with(
+            code.as_str(),
+            Arc::new(db.operators()?),
+            config.operators.policy(),
+            clock.clone(),
+        )?;
         // Tree heads are signed with the key whose public half master data publishes, so
         // anyone holding master data can check them (docs/decisions/0020).
         let ledger = Ledger::open_signed(
@@ -108,9 +116,10 @@ impl Tenant {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let (updates, _) = broadcast::channel(1024);
-        let jobs = Arc::new(crate::jobs::JobBook::open(
+        let jobs = Arc::new(crate::jobs::JobBook::open_with_clock(
             code.as_str(),
             db.tree(TreeKind::Jobs)?,
+            clock.clone(),
         )?);
         Ok(Tenant {
             code,
@@ -118,7 +127,7 @@ impl Tenant {
             db,
             trees,
             registry,
-            clock: SystemClock::shared(),
+            clock,
             records,
             signing,
             encryption,
