@@ -196,7 +196,11 @@ mod tests {
         use renkei_ops::OpsError as O;
         let cases = [
             (O::BadCredentials, Code::Unauthenticated, "BAD_CREDENTIALS"),
-            (O::SessionExpired { idle_secs: 900 }, Code::Unauthenticated, "SESSION_EXPIRED"),
+            (
+                O::SessionExpired { idle_secs: 900 },
+                Code::Unauthenticated,
+                "SESSION_EXPIRED",
+            ),
             (
                 O::LockedOut {
                     user: "a".into(),
@@ -206,7 +210,11 @@ mod tests {
                 Code::PermissionDenied,
                 "LOCKED_OUT",
             ),
-            (O::PasswordChangeRequired, Code::FailedPrecondition, "PASSWORD_CHANGE_REQUIRED"),
+            (
+                O::PasswordChangeRequired,
+                Code::FailedPrecondition,
+                "PASSWORD_CHANGE_REQUIRED",
+            ),
             (
                 O::UnknownUser {
                     user: "a".into(),
@@ -215,7 +223,11 @@ mod tests {
                 Code::NotFound,
                 "UNKNOWN_USER",
             ),
-            (O::WeakPassword { min_len: 12 }, Code::InvalidArgument, "WEAK_PASSWORD"),
+            (
+                O::WeakPassword { min_len: 12 },
+                Code::InvalidArgument,
+                "WEAK_PASSWORD",
+            ),
             (O::Corrupt("/var/lib/x".into()), Code::Internal, "INTERNAL"),
         ];
         for (e, code, why) in cases {
