@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_core::{ItemNumber, UnifiedAddressNumber, now_ms};
+use renkei_core::{ItemNumber, UnifiedAddressNumber};
 use renkei_crypto::AnswerContext;
 use renkei_master::MasterData;
 use renkei_proto::v1::{
     AnswerPayload, BulkSummary, Confirmations, Content, Decision, DeliverLateAnswerRequest,
-    Direction, ExchangeRecord, Flag, FlagReason, HeldInquiry, HeldState, HoldCause, Outcome,
-    Permit, ProvisionCopy, SealedAnswer, SetFlagRequest, answer_payload,
+    ExchangeRecord, Flag, FlagReason, HeldInquiry, HeldState, HoldCause, Outcome, Permit,
+    ProvisionCopy, SealedAnswer, SetFlagRequest, answer_payload,
 };
 
 use crate::GatewayError;
@@ -93,7 +93,7 @@ impl Tenant {
             reason: req.reason,
             note: req.note.clone(),
             set_by: set_by.to_owned(),
-            set_at_ms: now_ms(),
+            set_at_ms: self.clock.now_ms(),
         };
         self.trees
             .flags
@@ -262,10 +262,8 @@ impl Tenant {
             .agency(inquirer)
             .map(|a| a.encryption_public_key.as_slice())
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
-            .ok_or_else(|| {
-                GatewayError::NoEncryptionKey {
-                    agency: inquirer.to_owned(),
-                }
+            .ok_or_else(|| GatewayError::NoEncryptionKey {
+                agency: inquirer.to_owned(),
             })?;
         let ctx = AnswerContext {
             permit_id: permit_id.to_owned(),
@@ -289,30 +287,31 @@ impl Tenant {
                 outcome: outcome as i32,
             })
             .await
-            .map_err(|s| {
-                GatewayError::HubDidNotTakeAnswer {
-                    message: s.message().to_owned(),
-                }
+            .map_err(|s| GatewayError::HubDidNotTakeAnswer {
+                message: s.message().to_owned(),
             })?;
         Ok(())
     }
 
     /// The provision record of a completed held or deferred provision.
-    fn completion_record(h: &HeldInquiry, me: &str, outcome: Outcome) -> ExchangeRecord {
-        ExchangeRecord {
-            recorded_at_ms: now_ms(),
-            keeper: me.to_owned(),
-            direction: Direction::Provision as i32,
-            counterparty: h.inquirer.clone(),
+    fn completion_record(
+        h: &HeldInquiry,
+        me: &str,
+        outcome: Outcome,
+        at_ms: i64,
+    ) -> ExchangeRecord {
+        let exchange = renkei_exchange::record::Exchange {
             inquirer: h.inquirer.clone(),
             provider: me.to_owned(),
             procedure: h.procedure.clone(),
             item: h.item,
             inquiry_id: h.inquiry_id.clone(),
+        };
+        ExchangeRecord {
             permit_id: h.permit_id.clone(),
             outcome: outcome as i32,
             unified_address_number: h.unified_address_number.clone(),
-            ..Default::default()
+            ..exchange.provision_record(at_ms)
         }
     }
 
@@ -357,7 +356,7 @@ impl Tenant {
                     .to_owned(),
             });
         }
-        if h.expires_at_ms <= now_ms() {
+        if h.expires_at_ms <= self.clock.now_ms() {
             return Err(GatewayError::HeldExpired {
                 permit_id: h.permit_id,
                 expired_at: renkei_core::format_ms(h.expires_at_ms),
@@ -433,11 +432,12 @@ impl Tenant {
         self.send_late(sealed, hub_outcome).await?;
         h.state = state as i32;
         h.decided_by = input.operator.clone();
-        h.decided_at_ms = now_ms();
+        h.decided_at_ms = self.clock.now_ms();
         h.confirmations = input.confirmations;
         stored.held = Some(h.clone());
         self.store_held(&stored)?;
-        let mut record = Self::completion_record(&h, self.code.as_str(), outcome);
+        let mut record =
+            Self::completion_record(&h, self.code.as_str(), outcome, self.clock.now_ms());
         record.operator = input.operator;
         record.sealed_answer_sha256 = sealed_hash;
         record.note = match state {
@@ -454,7 +454,7 @@ impl Tenant {
     /// Expires undecided held inquiries and delivers deferred answers that are due.
     /// Failures (hub unreachable) leave the entry for the next sweep.
     pub(crate) async fn sweep_held(&self, master: &MasterData) -> Result<u64, GatewayError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut due = Vec::new();
         for item in self.trees.held.iter() {
             let (k, v) = item?;
@@ -494,7 +494,7 @@ impl Tenant {
         let Some(mut h) = stored.held.clone() else {
             return Ok(false);
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if h.state != HeldState::Waiting as i32 {
             return Ok(false);
         }
@@ -532,7 +532,8 @@ impl Tenant {
         )?;
         let sealed_hash = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));
         self.send_late(sealed, hub_outcome).await?;
-        let mut record = Self::completion_record(&h, self.code.as_str(), outcome);
+        let mut record =
+            Self::completion_record(&h, self.code.as_str(), outcome, self.clock.now_ms());
         record.sealed_answer_sha256 = sealed_hash;
         if stored.deferred {
             // A delivered deferred answer leaves nothing to keep but its record.
@@ -620,7 +621,7 @@ impl Tenant {
     ) {
         let t = self.clone();
         tokio::spawn(async move {
-            let wait = (ready_at_ms - now_ms()).max(0) as u64;
+            let wait = renkei_exchange::expiry::wait_ms(ready_at_ms, t.clock.now_ms());
             tokio::time::sleep(Duration::from_millis(wait)).await;
             if let Err(e) = t.complete_automatically(&master, &permit_id).await {
                 tracing::warn!(tenant = %t.code, permit_id = %permit_id, error = %e, "deferred answer not delivered; the sweep will retry");

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use prost::Message as _;
-use renkei_core::{
-    AgencyCode, IdKind, ItemNumber, ProcedureCode, UnifiedAddressNumber, new_id, now_ms,
-};
+use renkei_core::{AgencyCode, IdKind, ItemNumber, ProcedureCode, UnifiedAddressNumber, new_id};
 use renkei_crypto::{AnswerContext, VerifyingKey};
 use renkei_master::MasterData;
 use renkei_proto::v1::{
@@ -39,14 +37,14 @@ fn outcome_of(state: i32) -> Outcome {
     }
 }
 
-fn failed(inquiry: &mut Inquiry, code: RefusalCode, message: String, by: &str) {
+fn failed(inquiry: &mut Inquiry, code: RefusalCode, message: String, by: &str, now: i64) {
     inquiry.state = InquiryState::Failed as i32;
     inquiry.refusal = Some(Refusal {
         code: code as i32,
         message,
         refused_by: by.into(),
     });
-    inquiry.completed_at_ms = now_ms();
+    inquiry.completed_at_ms = now;
 }
 
 /// Parameters that must match for a retried submit to count as the same inquiry.
@@ -161,7 +159,7 @@ impl Tenant {
                 uan: uan.to_string(),
             });
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let inquiry_id = new_id(IdKind::Inquiry, now, renkei_crypto::random_bytes::<8>()?);
         tracing::Span::current().record("inquiry_id", inquiry_id.as_str());
         let envelope = InquiryEnvelope {
@@ -229,13 +227,14 @@ impl Tenant {
                     Some(exchange_response::Result::Refused(r)) => {
                         inquiry.state = InquiryState::Refused as i32;
                         inquiry.refusal = Some(r);
-                        inquiry.completed_at_ms = now_ms();
+                        inquiry.completed_at_ms = self.clock.now_ms();
                     }
                     None => failed(
                         &mut inquiry,
                         RefusalCode::Malformed,
                         "the hub sent an empty response".into(),
                         "gateway",
+                        self.clock.now_ms(),
                     ),
                 }
             }
@@ -246,6 +245,7 @@ impl Tenant {
                     RefusalCode::Unavailable,
                     format!("the hub could not be reached: {}", status.message()),
                     "gateway",
+                    self.clock.now_ms(),
                 );
             }
         }
@@ -276,7 +276,7 @@ impl Tenant {
             }
             Ok::<_, &str>(payload)
         })();
-        inquiry.completed_at_ms = now_ms();
+        inquiry.completed_at_ms = self.clock.now_ms();
         match opened {
             Ok(payload) => match answer_payload::Status::try_from(payload.status) {
                 Ok(answer_payload::Status::Found) => {
@@ -293,11 +293,18 @@ impl Tenant {
                     RefusalCode::Malformed,
                     "the answer has no status".into(),
                     "gateway",
+                    self.clock.now_ms(),
                 ),
             },
             Err(why) => {
                 tracing::warn!(reason = why, "answer rejected");
-                failed(inquiry, RefusalCode::Malformed, why.into(), "gateway");
+                failed(
+                    inquiry,
+                    RefusalCode::Malformed,
+                    why.into(),
+                    "gateway",
+                    self.clock.now_ms(),
+                );
             }
         }
     }
@@ -311,7 +318,7 @@ impl Tenant {
     ) -> Result<(), GatewayError> {
         self.save_inquiry(inquiry)?;
         let record = ExchangeRecord {
-            recorded_at_ms: now_ms(),
+            recorded_at_ms: self.clock.now_ms(),
             keeper: self.code.to_string(),
             direction: Direction::Inquiry as i32,
             counterparty: inquiry.provider.clone(),

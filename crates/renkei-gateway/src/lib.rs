@@ -13,6 +13,7 @@ mod copies;
 mod error;
 mod health;
 mod held;
+mod hub_link;
 mod inquiry;
 mod jobs;
 mod maintenance;
@@ -246,8 +247,8 @@ impl Gateway {
                     return Err(e);
                 }
             }
-            t.ops.audit.purge_expired(renkei_core::now_ms()).await?;
-            t.purge_decided_held(renkei_core::now_ms()).await?;
+            t.ops.audit.purge_expired(t.clock.now_ms()).await?;
+            t.purge_decided_held(t.clock.now_ms()).await?;
         }
         Ok(total)
     }

@@ -4,7 +4,6 @@
 //! permits apart.
 
 use prost::Message as _;
-use renkei_core::now_ms;
 use renkei_crypto::PermitCheckError;
 use renkei_master::{MasterData, WhitelistRefusal};
 use renkei_proto::v1::{
@@ -136,7 +135,7 @@ impl Tenant {
         permit_key: &renkei_crypto::VerifyingKey,
         req: DeliverInquiryRequest,
     ) -> Result<DeliverInquiryResponse, GatewayError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut record = ExchangeRecord {
             recorded_at_ms: now,
             keeper: self.code.to_string(),
@@ -182,7 +181,7 @@ impl Tenant {
             }
             // Every pending reply leaves at the deadline, whatever made it pending.
             let leave_at = now + self.held_policy.answer_deadline_ms as i64;
-            let wait = (leave_at - now_ms()).max(0) as u64;
+            let wait = (leave_at - self.clock.now_ms()).max(0) as u64;
             tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         }
         Ok(response)

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_core::now_ms;
 use renkei_proto::v1::{Direction, ExchangeRecord, Inquiry, Outcome};
 
 use crate::GatewayError;
@@ -19,7 +18,7 @@ impl Tenant {
     /// Deletes expired inquiry results and purges expired records; returns how many of
     /// each.
     pub(crate) async fn purge_expired(&self) -> Result<(u64, u64), GatewayError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let cutoff = now - self.retention.as_millis() as i64;
         let mut purged = 0u64;
         for item in self.trees.inquiries.iter() {

@@ -43,7 +43,7 @@ pub(crate) struct Tenant {
     pub(crate) records: RecordBook,
     pub(crate) signing: SigningKey,
     pub(crate) encryption: EncryptionKey,
-    pub(crate) hub: HubClient<Channel>,
+    pub(crate) hub: Arc<dyn crate::hub_link::HubLink>,
     /// The same channel, for the peer connection test.
     pub(crate) diagnostics: DiagnosticsClient<Channel>,
     pub(crate) retention: Duration,
@@ -112,9 +112,11 @@ impl Tenant {
         )?;
         let max = config.limits.max_message_bytes;
         let diagnostics = DiagnosticsClient::new(channel.clone());
-        let hub = HubClient::new(channel)
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+        let hub: Arc<dyn crate::hub_link::HubLink> = Arc::new(
+            HubClient::new(channel)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
         let (updates, _) = broadcast::channel(1024);
         let jobs = Arc::new(crate::jobs::JobBook::open_with_clock(
             code.as_str(),
