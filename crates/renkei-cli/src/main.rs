@@ -19,6 +19,7 @@ macro_rules! println {
 }
 
 mod bench;
+mod console;
 mod demo;
 mod demo_adapter;
 mod diagnose;
@@ -102,6 +103,10 @@ enum Command {
     ///
     /// Example: renkei ops --cert certs-dev/terminal-141003.pem --key certs-dev/terminal-141003.key.pem held list
     Ops(ops::OpsArgs),
+    /// The operator console in a browser (same connection flags as `ops`).
+    ///
+    /// Example: renkei console --cert certs-dev/terminal-141003.pem --key certs-dev/terminal-141003.key.pem
+    Console(console::ConsoleArgs),
     /// The vaccination adapter (予防接種台帳 ↔ gateway): sync, symbols, reconcile, transfer-in.
     Vaccination {
         #[command(subcommand)]
@@ -231,6 +236,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Diagnose { command } => {
             init_logging("warn");
             diagnose::run(command).await
+        }
+        Command::Console(args) => {
+            init_logging("info");
+            console::run(args, shutdown_signal()).await
         }
         Command::Ops(args) => {
             init_logging("warn");
