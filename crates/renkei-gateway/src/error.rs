@@ -84,10 +84,7 @@ pub enum GatewayError {
     // Internals.
     /// A blocking task panicked or was cancelled.
     #[error("{task} task: {message}")]
-    TaskFailed {
-        task: &'static str,
-        message: String,
-    },
+    TaskFailed { task: &'static str, message: String },
     #[error("master data: {0}")]
     Master(#[from] renkei_master::MasterError),
     #[error("keys: {0}")]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use renkei_core::{SharedClock, SystemClock};
+use renkei_core::SharedClock;
 use renkei_proto::v1::{BulkSummary, Job, JobKind, JobState};
 use renkei_store::Tree;
 
@@ -68,10 +68,6 @@ fn decode(v: &[u8]) -> Result<Job, GatewayError> {
 impl JobBook {
     /// Opens the tenant's job history, marking jobs left running by the last process as
     /// interrupted.
-    pub(crate) fn open(tenant: &str, tree: Tree) -> Result<JobBook, GatewayError> {
-        JobBook::open_with_clock(tenant, tree, SystemClock::shared())
-    }
-
     pub(crate) fn open_with_clock(
         tenant: &str,
         tree: Tree,
@@ -469,7 +465,9 @@ mod tests {
     fn book(dir: &std::path::Path) -> (renkei_store::Store, Arc<JobBook>) {
         let store = renkei_store::Store::open(dir, &renkei_store::StoreOptions::default()).unwrap();
         let tree = store.global("jobs-test").unwrap();
-        let book = Arc::new(JobBook::open("141003", tree).unwrap());
+        let book = Arc::new(
+            JobBook::open_with_clock("141003", tree, renkei_core::SystemClock::shared()).unwrap(),
+        );
         (store, book)
     }
 
@@ -493,7 +491,12 @@ mod tests {
         assert_eq!(b.running_count(), 1);
         // A crash: the guard never ends, and a new process opens the same tree.
         std::mem::forget(running);
-        let reopened = JobBook::open("141003", store.global("jobs-test").unwrap()).unwrap();
+        let reopened = JobBook::open_with_clock(
+            "141003",
+            store.global("jobs-test").unwrap(),
+            renkei_core::SystemClock::shared(),
+        )
+        .unwrap();
         let jobs = reopened.list(None, None, 10).unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[0].state, JobState::Interrupted as i32);

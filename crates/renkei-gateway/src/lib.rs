@@ -216,12 +216,14 @@ impl Gateway {
         user: &str,
         display_name: &str,
     ) -> Result<String, GatewayError> {
-        let t = self.inner.tenants.get(tenant).ok_or_else(|| {
-            GatewayError::UnknownTenant {
+        let t = self
+            .inner
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| GatewayError::UnknownTenant {
                 agency: tenant.to_owned(),
                 hosted: self.tenant_codes().join(", "),
-            }
-        })?;
+            })?;
         Ok(t.ops.bootstrap_admin(user, display_name).await?)
     }
 

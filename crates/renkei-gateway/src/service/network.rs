@@ -78,7 +78,13 @@ impl GatewayNetwork for Network {
         let tenant = self.gw.tenants.get(&answer.inquirer).ok_or_else(|| {
             GatewayError::UnknownTenant {
                 agency: answer.inquirer.clone(),
-                hosted: self.gw.tenants.keys().cloned().collect::<Vec<_>>().join(", "),
+                hosted: self
+                    .gw
+                    .tenants
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
             .into_status()
         })?;

@@ -24,9 +24,9 @@ fn classify(e: &GatewayError) -> (Code, &'static str, bool) {
     use GatewayError as E;
     match e {
         E::InvalidArgument { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT", false),
-        E::Records(renkei_records::RecordError::Ledger(renkei_ledger::LedgerError::OutOfRange(
-            _,
-        ))) => (Code::InvalidArgument, "OUT_OF_RANGE", false),
+        E::Records(renkei_records::RecordError::Ledger(
+            renkei_ledger::LedgerError::OutOfRange(_),
+        )) => (Code::InvalidArgument, "OUT_OF_RANGE", false),
         E::WrongRole { .. } => (Code::PermissionDenied, "WRONG_ROLE", false),
         E::ForeignAgency { .. } => (Code::PermissionDenied, "FOREIGN_AGENCY", false),
         E::UnknownTenant { .. } => (Code::NotFound, "UNKNOWN_TENANT", false),
