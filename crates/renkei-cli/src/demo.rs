@@ -243,6 +243,16 @@ fn print_serving(c: &Cluster) {
         "  grpcurl -cacert {d}/ca.pem -cert {d}/backoffice-011002.pem -key {d}/backoffice-011002.key.pem \\\n    -d '{{\"unified_address_number\":\"0110029000001\"}}' {} renkei.v1.Records/ListRecords",
         c.gateway_local_addr
     );
+    // The operator console is a client like `renkei ops`: scenario e left 横浜市's
+    // administrator with a known demo passphrase, so this works as printed.
+    println!("Operator console (中間サーバー接続端末) for 横浜市, in another terminal:");
+    println!(
+        "  renkei console --gateway {} --ca {d}/ca.pem --cert {d}/terminal-141003.pem --key {d}/terminal-141003.key.pem",
+        c.gateway_local_addr
+    );
+    println!(
+        "  then open http://127.0.0.1:8080 and log in as admin with the passphrase \"admin: a demo passphrase\" (demo only)"
+    );
 }
 
 impl Demo {
