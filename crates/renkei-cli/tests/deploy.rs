@@ -1,6 +1,8 @@
 //! `renkei hub --config` and `renkei gateway --config` run as separate processes from the
 //! configuration files in `deploy/`, and serve an exchange between them.
 #![allow(clippy::unwrap_used)]
+// These tests run against real servers on today's wall clock, outside the Clock rule.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 use common::{free_port, root};

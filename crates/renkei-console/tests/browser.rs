@@ -6,6 +6,8 @@
 //! and passes, so `cargo test --workspace` runs anywhere; `scripts/test` installs the
 //! browser first. With `RENKEI_CONSOLE_SCREENSHOTS=<dir>` the tests also save screenshots
 //! of the main screens there (docs/console/ holds the committed ones).
+// These tests run against real servers on today's wall clock, outside the Clock rule.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;

@@ -20,5 +20,5 @@ pub use error::{CoreError, MAX_MESSAGE_CHARS, bounded_message};
 pub use ids::{IdKind, new_id};
 pub use items::{ItemNumber, ProcedureCode};
 pub use my_number::MyNumber;
-pub use time::{Clock, FakeClock, SharedClock, SystemClock, format_ms, jst, now_ms};
+pub use time::{Clock, FakeClock, SharedClock, SystemClock, format_ms, jst};
 pub use uan::UnifiedAddressNumber;

@@ -412,7 +412,7 @@ fn refresh_gauges(inner: &Inner, metrics: &renkei_transport::Metrics) {
             let left_ms = master
                 .bundle()
                 .expires_at_ms
-                .saturating_sub(renkei_core::now_ms());
+                .saturating_sub(renkei_core::Clock::now_ms(&renkei_core::SystemClock));
             metrics::gauge!("renkei_master_data_expires_in_seconds").set(left_ms as f64 / 1000.0);
         }
         for t in inner.tenants.values() {

@@ -42,7 +42,7 @@ impl fmt::Debug for DevCa {
 impl DevCa {
     /// A new self-signed CA valid for ten years.
     pub fn generate(common_name: &str) -> Result<DevCa, PkiError> {
-        Self::generate_until(common_name, OffsetDateTime::now_utc() + DEFAULT_CA_VALIDITY)
+        Self::generate_until(common_name, crate::now() + DEFAULT_CA_VALIDITY)
     }
 
     /// A new self-signed CA valid until `not_after`.
@@ -56,7 +56,7 @@ impl DevCa {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        params.not_before = OffsetDateTime::now_utc() - CLOCK_SKEW_ALLOWANCE;
+        params.not_before = crate::now() - CLOCK_SKEW_ALLOWANCE;
         params.not_after = not_after;
         params.serial_number = Some(random_serial()?);
         let cert = params
@@ -164,7 +164,7 @@ impl DevCa {
                 .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         params.use_authority_key_identifier_extension = true;
-        params.not_before = OffsetDateTime::now_utc() - CLOCK_SKEW_ALLOWANCE;
+        params.not_before = crate::now() - CLOCK_SKEW_ALLOWANCE;
         params.not_after = self.not_after;
         params.serial_number = Some(random_serial()?);
         let cert = params.signed_by(&key, &self.issuer).map_err(cert_err)?;

@@ -102,7 +102,7 @@ impl DevPkiSpec {
                 ));
             }
         }
-        let this_year = time::OffsetDateTime::now_utc().year();
+        let this_year = crate::now().year();
         if !(this_year..=9999).contains(&self.valid_until_year) {
             return invalid(format!(
                 "valid_until_year {} must be between {this_year} and 9999",
@@ -360,4 +360,12 @@ fn end_of_year(year: i32) -> Result<time::OffsetDateTime, PkiError> {
         }
     })?;
     Ok(date.with_time(time::Time::MIDNIGHT).assume_utc() + time::Duration::seconds(86_399))
+}
+
+/// Now, from the system clock: certificates are valid from the moment they are made, which
+/// is wall time by definition (the Clock rule in clippy.toml).
+pub(crate) fn now() -> time::OffsetDateTime {
+    let ms = renkei_core::Clock::now_ms(&renkei_core::SystemClock);
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }

@@ -18,7 +18,7 @@ pub(crate) fn render(
             what: "generated CA certificate".into(),
             reason: "no CERTIFICATE block".into(),
         })?;
-    let generated = time::OffsetDateTime::now_utc()
+    let generated = crate::now()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "unknown".into());
 

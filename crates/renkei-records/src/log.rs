@@ -7,11 +7,10 @@ use renkei_proto::v1::{ConsistencyProof, InclusionProof, SignedTreeHead, TreeHea
 
 use crate::{RecordBook, RecordError};
 
+/// A head's timestamp is informational (verification never compares it with a clock), so
+/// the book signs with the system clock rather than carrying an injected one.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    renkei_core::Clock::now_ms(&renkei_core::SystemClock)
 }
 
 impl RecordBook {
