@@ -283,17 +283,19 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
+    // One meaning on every command, as clap already uses 2 for usage errors: 0 done, 1 done
+    // but the answer is "no" (differences, pending, altered, refused), 2 could not be done.
     match runtime.block_on(run(cli)) {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(false) => ExitCode::from(1),
         // The reader of standard output has gone: nothing more to say, as with SIGPIPE.
         Err(e) if renkei_cli::stdout::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
