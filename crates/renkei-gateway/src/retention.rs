@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use prost::Message as _;
-use renkei_proto::v1::{Direction, ExchangeRecord, Inquiry, Outcome};
+use renkei_proto::v1::{Inquiry, Outcome};
 
 use crate::GatewayError;
 use crate::inquiry::is_final;
@@ -43,18 +43,17 @@ impl Tenant {
             }
         }
         if purged > 0 {
-            let record = ExchangeRecord {
-                recorded_at_ms: now,
-                keeper: self.code.to_string(),
-                direction: Direction::System as i32,
-                outcome: Outcome::Purged as i32,
-                note: format!(
-                    "deleted {purged} inquiry results completed before {} (retention {} s)",
-                    renkei_core::format_ms(cutoff),
-                    self.retention.as_secs()
-                ),
-                ..Default::default()
-            };
+            let note = format!(
+                "deleted {purged} inquiry results completed before {} (retention {} s)",
+                renkei_core::format_ms(cutoff),
+                self.retention.as_secs()
+            );
+            let record = renkei_exchange::record::system_record(
+                self.code.as_str(),
+                Outcome::Purged,
+                note,
+                now,
+            );
             let (stored, recorded) = tokio::join!(self.commit(), self.records.append(record));
             stored?;
             recorded?;
