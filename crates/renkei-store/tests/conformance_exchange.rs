@@ -8,16 +8,9 @@ use renkei_store::conformance::exchange as suite;
 use renkei_store::exchange::SledExchange;
 use renkei_store::{Store, StoreOptions};
 
-struct Fresh {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
+mod common;
 
-fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    Fresh { _dir: dir, store }
-}
+use common::{Fresh, fresh};
 
 impl Fresh {
     fn exchange(&self, code: &str) -> SledExchange {

@@ -7,16 +7,9 @@ use renkei_store::conformance::hub as suite;
 use renkei_store::hub::{HubStore, SledHubStore};
 use renkei_store::{Store, StoreOptions};
 
-struct Fresh {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
+mod common;
 
-fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    Fresh { _dir: dir, store }
-}
+use common::{Fresh, fresh};
 
 impl Fresh {
     fn hub(&self) -> SledHubStore {

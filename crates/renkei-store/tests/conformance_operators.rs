@@ -4,18 +4,10 @@
 use renkei_core::AgencyCode;
 use renkei_store::conformance::operators as suite;
 use renkei_store::operators::SledOperators;
-use renkei_store::{Store, StoreOptions};
 
-struct Fresh {
-    _dir: tempfile::TempDir,
-    store: Store,
-}
+mod common;
 
-fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    Fresh { _dir: dir, store }
-}
+use common::{Fresh, fresh};
 
 impl Fresh {
     fn ops(&self, code: &str) -> SledOperators {
