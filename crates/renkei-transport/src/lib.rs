@@ -12,6 +12,7 @@
 
 mod client;
 mod credentials;
+mod duplex;
 mod edge;
 mod error;
 mod identity;
@@ -21,6 +22,7 @@ mod server;
 
 pub use client::{ClientOptions, channel, channel_with_config};
 pub use credentials::Credentials;
+pub use duplex::MemoryServer;
 pub use edge::RequestGate;
 pub use error::TransportError;
 pub use identity::{PeerIdentity, Role, URI_PREFIX, peer};
