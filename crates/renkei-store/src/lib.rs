@@ -43,6 +43,15 @@ pub enum StoreError {
     CommitterGone,
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// Another engine's failure (PostgreSQL, issue 14). `transient` when trying again may
+    /// succeed (the database unreachable, a failover under way, a serialization conflict),
+    /// so the edge can answer UNAVAILABLE rather than INTERNAL.
+    #[error("database error")]
+    Backend {
+        transient: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 /// The kinds of trees a tenant has. An enum rather than free strings, so a typo cannot
