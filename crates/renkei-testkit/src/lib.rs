@@ -14,6 +14,7 @@ pub mod cluster;
 mod enrol;
 mod error;
 pub mod population;
+pub mod postgres;
 
 pub use cluster::{Cluster, ClusterOptions};
 pub use enrol::{
