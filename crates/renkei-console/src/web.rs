@@ -137,6 +137,10 @@ pub(crate) async fn edge(State(app): State<Arc<App>>, req: Request, next: Next) 
     let (session, opened) = match found {
         Some(f) => {
             if let Some(token) = f.idle_token {
+                // Idle here means idle at the gateway too (same timeout); say why the
+                // operator is asked to log in again.
+                app.sessions
+                    .set_flash(&f.session.id, lang.t().session_ended.to_owned());
                 logout_quietly(&app, token);
             }
             (f.session, false)

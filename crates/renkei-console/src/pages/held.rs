@@ -5,10 +5,11 @@ use axum::extract::Path;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use renkei_core::dose::{self, DoseField};
 use renkei_proto::v1::auto_response_block_client::AutoResponseBlockClient;
 use renkei_proto::v1::{
-    Confirmations, DecideRequest, Decision, FlagReason, GetHeldRequest, HeldInquiry, HeldState,
-    HoldCause, ListHeldRequest,
+    Confirmations, Content, DecideRequest, Decision, Dose, FlagReason, GetHeldRequest, HeldInquiry,
+    HeldState, HoldCause, ListHeldRequest, VaccinationHistory, content,
 };
 
 use super::{csrf_field, page, when};
@@ -134,9 +135,257 @@ pub(super) async fn list(ctx: Ctx, uri: Uri) -> Response {
     page(&ctx, t.held_title, body).into_response()
 }
 
+/// Rows of the manual answer editor: enough for a child's series of one vaccine at a
+/// time; an operator with more doses answers what the inquirer asked about.
+const DOSE_ROWS: usize = 4;
+
+/// The fields of one dose row as typed, kept to show them again beside their errors.
+#[derive(Debug, Clone, Default)]
+struct DoseRow {
+    vaccine: String,
+    dose_number: String,
+    date: String,
+    date_unknown: bool,
+    lot: String,
+    maker: String,
+    institution: String,
+    outside_city: bool,
+    remarks: String,
+}
+
+impl DoseRow {
+    fn read(f: &web::Fields, i: usize) -> DoseRow {
+        let g = |name: &str| f.get(&format!("d{i}_{name}")).to_owned();
+        DoseRow {
+            vaccine: g("vaccine"),
+            dose_number: g("dose_number"),
+            date: g("date"),
+            date_unknown: f.checked(&format!("d{i}_date_unknown")),
+            lot: g("lot"),
+            maker: g("maker"),
+            institution: g("institution"),
+            outside_city: f.checked(&format!("d{i}_outside_city")),
+            remarks: g("remarks"),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        [
+            &self.vaccine,
+            &self.dose_number,
+            &self.date,
+            &self.lot,
+            &self.maker,
+            &self.institution,
+            &self.remarks,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
+            && !self.date_unknown
+            && !self.outside_city
+    }
+}
+
+/// The manual answer as typed: its rows, and per row the field at fault with the reason.
+#[derive(Debug, Clone, Default)]
+struct Manual {
+    rows: Vec<DoseRow>,
+    errors: Vec<(usize, DoseField, String)>,
+}
+
+impl Manual {
+    fn read(f: &web::Fields) -> Manual {
+        Manual {
+            rows: (0..DOSE_ROWS).map(|i| DoseRow::read(f, i)).collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn error(&self, row: usize, field: DoseField) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(r, f, _)| *r == row && *f == field)
+            .map(|(_, _, m)| m.as_str())
+    }
+
+    /// The one dose check of `renkei_core::dose` (the gateway runs the same on the
+    /// answer), row by row, so that every field at fault is shown at once rather than the
+    /// gateway's first. `None` when every row is blank.
+    fn check(&mut self, lang: Lang, today: time::Date) -> Option<Content> {
+        let t = lang.t();
+        let words = dose::DoseWords {
+            date_unknown: t.dose_date_unknown,
+            unknown_date_hint: t.dose_unknown_hint,
+        };
+        let rules = dose::DoseRules {
+            today,
+            birth: None,
+            date_forms: dose::DateForms::Iso,
+        };
+        let mut doses = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            if r.is_blank() {
+                continue;
+            }
+            let number = r.dose_number.parse::<u32>();
+            let input = dose::DoseInput {
+                vaccine: &r.vaccine,
+                dose_number: dose::DoseNumber::Text(&r.dose_number),
+                date: &r.date,
+                date_unknown: r.date_unknown,
+                lot: &r.lot,
+                maker: &r.maker,
+                institution: &r.institution,
+                remarks: &r.remarks,
+            };
+            match dose::check_dose(&input, &rules) {
+                Err(p) => {
+                    let msg = dose_message(lang, &p, &words);
+                    self.errors.push((i, p.field, msg));
+                }
+                Ok(_) => {
+                    let n = number.unwrap_or_default();
+                    let id = dose::DoseIdentity::of(&r.vaccine, n, &r.date, r.date_unknown);
+                    if !seen.insert(id) {
+                        self.errors
+                            .push((i, DoseField::Vaccine, t.dose_duplicate.to_owned()));
+                        continue;
+                    }
+                    doses.push(Dose {
+                        vaccine_code: r.vaccine.clone(),
+                        dose_number: n,
+                        date: if r.date_unknown {
+                            String::new()
+                        } else {
+                            r.date.clone()
+                        },
+                        date_unknown: r.date_unknown,
+                        lot: r.lot.clone(),
+                        maker: r.maker.clone(),
+                        institution_code: r.institution.clone(),
+                        outside_city: r.outside_city,
+                        remarks: r.remarks.clone(),
+                    });
+                }
+            }
+        }
+        let any = !doses.is_empty();
+        any.then_some(Content {
+            body: Some(content::Body::Vaccination(VaccinationHistory { doses })),
+        })
+    }
+}
+
+/// A refused dose item in the operator's language. The check's own wording is English
+/// (it also serves CSV and FHIR callers); the Japanese screen says the same in Japanese,
+/// falling back to the English text for a reason added later.
+fn dose_message(lang: Lang, p: &dose::DoseProblem, words: &dose::DoseWords) -> String {
+    use dose::DoseReason as R;
+    if lang == Lang::En {
+        return p.describe(words);
+    }
+    match &p.reason {
+        R::UnknownVaccine { .. } => "一覧からワクチンを選んでください".to_owned(),
+        R::DoseNumberOutOfRange { vaccine, .. } => format!(
+            "{}（{}）の回数は 1〜{} です",
+            vaccine.name_ja, vaccine.code, vaccine.max_doses
+        ),
+        R::DateGivenButUnknown => "「接種日不明」のときは接種日を空欄にしてください".to_owned(),
+        R::NoDate => "接種日を入力するか「接種日不明」にチェックしてください".to_owned(),
+        R::NotADate { .. } => "日付は YYYY-MM-DD で入力してください".to_owned(),
+        R::InFuture(d) => format!("{d} は未来の日付です"),
+        R::Before1900(d) => format!("{d} は1900年より前です"),
+        R::BeforeBirth { date, birth } => format!("{date} は生年月日 {birth} より前です"),
+        R::InstitutionCode { .. } => "空欄か10桁の数字で入力してください".to_owned(),
+        R::ControlCharacters => "制御文字が含まれています".to_owned(),
+        R::TooLong { max } => format!("{max} 文字以内で入力してください"),
+        _ => p.describe(words),
+    }
+}
+
+/// One labelled input of a dose row, with its error (if any) right after it and tied to
+/// it by `aria-describedby`.
+fn dose_input(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    error: Option<&str>,
+    extra: Option<(&str, &str)>,
+) -> Markup {
+    let err_id = format!("{id}-error");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            @let (min, max) = extra.unwrap_or_default();
+            input id=(id) name=(id) type=(kind) value=(value)
+                min=[(!min.is_empty()).then_some(min)] max=[(!max.is_empty()).then_some(max)]
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[error.map(|_| err_id.as_str())];
+            @if let Some(e) = error { span.field-error id=(err_id) { (e) } }
+        }
+    }
+}
+
+fn manual_editor(lang: Lang, m: &Manual) -> Markup {
+    let t = lang.t();
+    html! {
+        fieldset.manual id="manual" {
+            legend { (t.manual_title) }
+            p.hint { (t.manual_hint) }
+            @for i in 0..DOSE_ROWS {
+                @let r = m.rows.get(i).cloned().unwrap_or_default();
+                @let id = |f: &str| format!("d{i}_{f}");
+                fieldset.dose {
+                    legend { (t.dose_row) " " (i + 1) }
+                    div.field {
+                        @let vid = id("vaccine");
+                        @let err = m.error(i, DoseField::Vaccine);
+                        label for=(vid) { (t.dose_vaccine) }
+                        select id=(vid) name=(vid) aria-invalid=[err.map(|_| "true")]
+                            aria-describedby=[err.map(|_| format!("{vid}-error"))] {
+                            option value="" { (t.dose_choose) }
+                            @for v in renkei_core::vaccines::VACCINES {
+                                option value=(v.code) selected[v.code == r.vaccine] {
+                                    (v.code) " " (v.name_ja)
+                                }
+                            }
+                        }
+                        @if let Some(e) = err { span.field-error id={ (vid) "-error" } { (e) } }
+                    }
+                    (dose_input(&id("dose_number"), t.dose_number, "number", &r.dose_number,
+                        m.error(i, DoseField::DoseNumber), Some(("1", "9"))))
+                    (dose_input(&id("date"), t.dose_date, "date", &r.date,
+                        m.error(i, DoseField::Date), None))
+                    div.check {
+                        input id=(id("date_unknown")) name=(id("date_unknown")) type="checkbox" value="1" checked[r.date_unknown];
+                        label for=(id("date_unknown")) { (t.dose_date_unknown) }
+                    }
+                    (dose_input(&id("lot"), t.dose_lot, "text", &r.lot, m.error(i, DoseField::Lot), None))
+                    (dose_input(&id("maker"), t.dose_maker, "text", &r.maker, m.error(i, DoseField::Maker), None))
+                    (dose_input(&id("institution"), t.dose_institution, "text", &r.institution,
+                        m.error(i, DoseField::Institution), None))
+                    div.check {
+                        input id=(id("outside_city")) name=(id("outside_city")) type="checkbox" value="1" checked[r.outside_city];
+                        label for=(id("outside_city")) { (t.dose_outside_city) }
+                    }
+                    (dose_input(&id("remarks"), t.dose_remarks, "text", &r.remarks,
+                        m.error(i, DoseField::Remarks), None))
+                }
+            }
+        }
+    }
+}
+
 fn detail_page(ctx: &Ctx, h: &HeldInquiry, error: Option<&str>) -> Markup {
+    detail_page_with(ctx, h, error, &Manual::default())
+}
+
+fn detail_page_with(ctx: &Ctx, h: &HeldInquiry, error: Option<&str>, manual: &Manual) -> Markup {
     let t = ctx.lang.t();
     let waiting = h.state == HeldState::Waiting as i32;
+    let no_copy = h.cause == HoldCause::NoCopy as i32;
     let c = h.confirmations.clone().unwrap_or_default();
     html! {
         @if let Some(e) = error { div.notice.error role="alert" { (e) } }
@@ -176,6 +425,7 @@ fn detail_page(ctx: &Ctx, h: &HeldInquiry, error: Option<&str>) -> Markup {
                         label for="c-careful" { (t.confirm_careful_handling) }
                     }
                 }
+                @if no_copy { (manual_editor(ctx.lang, manual)) }
                 label for="approve-note" { (t.confirm_note) }
                 input id="approve-note" name="note" type="text" maxlength="200";
                 p.hint id="approve-hint" { (t.confirmations_required) }
@@ -247,6 +497,29 @@ async fn decide(ctx: Ctx, permit: String, decision: Decision) -> Response {
             Err(r) => r,
         };
     }
+    let mut manual = Manual::read(f);
+    let mut manual_content = None;
+    if decision == Decision::Approve && manual.rows.iter().any(|r| !r.is_blank()) {
+        let h = match get(&ctx, &token, &permit).await {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        if h.cause == HoldCause::NoCopy as i32 {
+            let today = renkei_core::jst::today(ctx.app.clock.as_ref());
+            manual_content = manual.check(ctx.lang, today);
+            if !manual.errors.is_empty() {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    page(
+                        &ctx,
+                        t.held_title,
+                        detail_page_with(&ctx, &h, Some(t.manual_invalid), &manual),
+                    ),
+                )
+                    .into_response();
+            }
+        }
+    }
     let result = AutoResponseBlockClient::new(ctx.app.gateway.channel())
         .decide(authed(
             &token,
@@ -254,7 +527,7 @@ async fn decide(ctx: Ctx, permit: String, decision: Decision) -> Response {
                 permit_id: permit.clone(),
                 decision: decision as i32,
                 confirmations: Some(confirmations),
-                manual_content: None,
+                manual_content,
             },
         ))
         .await;

@@ -27,7 +27,9 @@ const OUTCOMES: [&str; 10] = [
     "purged",
 ];
 const DIRECTIONS: [&str; 3] = ["inquiry", "provision", "system"];
+/// Rows per page unless the operator asks for another number (1 to [`MAX_PAGE_SIZE`]).
 const PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 500;
 /// The CSV is built in memory; past this many records the operator narrows the filters.
 const MAX_EXPORT: usize = 200_000;
 
@@ -45,10 +47,17 @@ fn request(f: &Fields, page_size: u32, page_token: String) -> QueryRecordsReques
     }
 }
 
+fn page_size(f: &Fields) -> u32 {
+    f.get("page_size")
+        .parse()
+        .unwrap_or(PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE)
+}
+
 /// The current filters again, as hidden fields (for the next page and the CSV).
 fn hidden_filters(f: &Fields) -> Markup {
     html! {
-        @for name in ["person", "from", "to", "counterparty", "procedure", "direction"] {
+        @for name in ["person", "from", "to", "counterparty", "procedure", "direction", "page_size"] {
             input type="hidden" name=(name) value=(f.get(name));
         }
         @for o in f.all("outcome") { input type="hidden" name="outcome" value=(o); }
@@ -77,6 +86,8 @@ fn filter_form(ctx: &Ctx, f: &Fields) -> Markup {
                         option value="" { (t.any) }
                         @for d in DIRECTIONS { option value=(d) selected[f.get("direction") == d] { (d) } }
                     } }
+                div { label for="page_size" { (t.page_size) }
+                    input id="page_size" name="page_size" type="number" min="1" max=(MAX_PAGE_SIZE) value=(page_size(f)); }
             }
             fieldset {
                 legend { (t.outcome) }
@@ -144,7 +155,7 @@ pub(super) async fn search(ctx: Ctx) -> Response {
     };
     let t = ctx.lang.t();
     let f = &ctx.fields;
-    let req = request(f, PAGE_SIZE, f.get("page_token").to_owned());
+    let req = request(f, page_size(f), f.get("page_token").to_owned());
     let page_ = match ReportsClient::new(ctx.app.gateway.channel())
         .query_records(authed(&token, req))
         .await
