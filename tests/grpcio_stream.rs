@@ -68,7 +68,10 @@ async fn a_python_grpcio_client_streams_100k_messages_and_gets_the_summary() {
     if !python_grpc_available() {
         return;
     }
-    let tc = TestCluster::start().await;
+    // The stream is one call: in a debug build 100,000 messages take longer than the
+    // gateway's default 30 s request deadline, which would cut it off (CANCELLED "Timeout
+    // expired") before the HTTP/2 limits are even tested.
+    let tc = TestCluster::start_with(|o| o.gateway_limits.request_timeout_secs = 600).await;
     let stubs = tempfile::tempdir().unwrap();
     generate_stubs(stubs.path());
 
