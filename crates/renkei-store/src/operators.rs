@@ -89,6 +89,7 @@ pub trait OperatorStore: Send + Sync + fmt::Debug {
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditEntry>, StoreError>;
     /// Entries matching every given filter, oldest first, at most `limit` (0 = 1000,
     /// capped at 10,000).
+    /// The matching entries, oldest first; with a limit, the latest `limit` of them.
     async fn query_audit(&self, q: &QueryAuditRequest) -> Result<Vec<AuditEntry>, StoreError>;
     /// Removes entries older than `cutoff_ms` and nothing else; returns how many.
     async fn purge_audit_before(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
@@ -271,8 +272,10 @@ impl OperatorStore for SledOperators {
             0 => 1000,
             n => n.min(10_000) as usize,
         };
+        // Newest first, so a limit keeps the latest entries (a console page or `ops audit`
+        // wants what just happened), then turned back into the log's order.
         let mut out = Vec::new();
-        for item in self.audit.iter() {
+        for item in self.audit.iter().rev() {
             let e: AuditEntry = decode("audit entry", &item?.1)?;
             let keep = (q.operator.is_empty() || e.operator == q.operator)
                 && (q.action.is_empty() || e.action.starts_with(&q.action))
@@ -286,6 +289,7 @@ impl OperatorStore for SledOperators {
                 }
             }
         }
+        out.reverse();
         Ok(out)
     }
 

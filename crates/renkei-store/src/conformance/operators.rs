@@ -124,7 +124,11 @@ pub async fn audit_is_append_only_and_numbered(s: &dyn OperatorStore) {
         [100],
         "until is exclusive"
     );
-    assert_eq!(by(q(|q| q.limit = 1)).await, [100]);
+    assert_eq!(
+        by(q(|q| q.limit = 2)).await,
+        [200, 300],
+        "a limit keeps the newest entries, still oldest first"
+    );
     assert_eq!(s.purge_audit_before(250).await.unwrap(), 2);
     assert_eq!(by(QueryAuditRequest::default()).await, [300]);
     let next = s.append_audit(vec![entry("x", "", 400)]).await.unwrap();
