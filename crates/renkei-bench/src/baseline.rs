@@ -422,6 +422,20 @@ impl Hub for BaselineHub {
     ) -> Result<Response<DeliverLateAnswerResponse>, Status> {
         Err(Status::unimplemented("baseline"))
     }
+
+    async fn witness_tree_head(
+        &self,
+        _: Request<renkei_proto::v1::WitnessTreeHeadRequest>,
+    ) -> Result<Response<renkei_proto::v1::WitnessedHead>, Status> {
+        Err(Status::unimplemented("baseline"))
+    }
+
+    async fn get_witnessed_head(
+        &self,
+        _: Request<renkei_proto::v1::GetWitnessedHeadRequest>,
+    ) -> Result<Response<renkei_proto::v1::GetWitnessedHeadResponse>, Status> {
+        Err(Status::unimplemented("baseline"))
+    }
 }
 
 struct Provider {

@@ -41,6 +41,12 @@ fn classify(e: &HubError) -> (Code, &'static str, bool) {
         E::MissingField { .. } => (Code::InvalidArgument, "MISSING_FIELD", false),
         E::InvalidMyNumber { .. } => (Code::InvalidArgument, "INVALID_MY_NUMBER", false),
         E::InquirerUnreachable { .. } => (Code::Unavailable, "INQUIRER_UNREACHABLE", true),
+        E::ForgedHead { .. } => (Code::PermissionDenied, "FORGED_TREE_HEAD", false),
+        E::NotWitnessed { .. } => (
+            Code::FailedPrecondition,
+            "NOT_CONSISTENT_WITH_WITNESS",
+            false,
+        ),
         E::MetricsOff => (Code::FailedPrecondition, "METRICS_OFF", false),
         E::Records(renkei_records::RecordError::Ledger(
             renkei_ledger::LedgerError::OutOfRange(_),

@@ -27,6 +27,17 @@ pub enum HubError {
     /// The inquirer's gateway did not take a late answer; the provider may send it again.
     #[error("the inquirer's gateway did not take the answer ({message}); try again")]
     InquirerUnreachable { message: String },
+    /// A tree head sent to the witness that is not the tenant's: its signature does not
+    /// verify under the key master data publishes, or it names another log.
+    #[error("tree head of log {log_id} refused: {reason}")]
+    ForgedHead { log_id: String, reason: String },
+    /// A validly signed head that does not extend the one witnessed: a rollback or a
+    /// rewritten log.
+    #[error("tree head of log {log_id} not witnessed: {refusal}")]
+    NotWitnessed {
+        log_id: String,
+        refusal: renkei_ledger::witness::Refusal,
+    },
     #[error("metrics are off: add [metrics] listen = \"127.0.0.1:9465\" to the configuration")]
     MetricsOff,
     #[error("{task} task failed: {message}")]

@@ -30,12 +30,12 @@ use crate::{HubConfig, HubError};
 pub(crate) struct HubState {
     pub(crate) config: HubConfig,
     pub(crate) credentials: Credentials,
-    signing: SigningKey,
+    pub(crate) signing: SigningKey,
     pub(crate) symbols: SymbolKey,
     master: RwLock<Arc<Published>>,
     pub(crate) records: RecordBook,
     /// Pending exchanges and the master version: all the hub keeps besides its log.
-    store: SharedHubStore,
+    pub(crate) store: SharedHubStore,
     pub(crate) clock: SharedClock,
     routes: Routes,
 }

@@ -16,6 +16,7 @@ mod log;
 mod master;
 mod routes;
 mod service;
+mod witness;
 
 use std::sync::Arc;
 

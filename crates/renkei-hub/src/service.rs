@@ -7,8 +7,9 @@ use renkei_proto::v1::hub_records_server::HubRecords;
 use renkei_proto::v1::hub_server::Hub;
 use renkei_proto::v1::{
     DeliverLateAnswerRequest, DeliverLateAnswerResponse, ExchangeRequest, ExchangeResponse,
-    GetMasterDataRequest, GetMasterDataResponse, IssueSymbolsRequest, IssueSymbolsResponse,
-    ListHubRecordsRequest, ListHubRecordsResponse, Outcome,
+    GetMasterDataRequest, GetMasterDataResponse, GetWitnessedHeadRequest, GetWitnessedHeadResponse,
+    IssueSymbolsRequest, IssueSymbolsResponse, ListHubRecordsRequest, ListHubRecordsResponse,
+    Outcome, WitnessTreeHeadRequest, WitnessedHead,
 };
 use renkei_records::RecordQuery;
 use renkei_transport::{Role, peer};
@@ -90,6 +91,47 @@ impl Hub for HubService {
             .await
             .map_err(HubError::into_status)?;
         Ok(Response::new(DeliverLateAnswerResponse {}))
+    }
+
+    async fn witness_tree_head(
+        &self,
+        req: Request<WitnessTreeHeadRequest>,
+    ) -> Result<Response<WitnessedHead>, Status> {
+        let caller = caller_tenant(&req)?;
+        self.state
+            .witness(&caller, req.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(HubError::into_status)
+    }
+
+    /// A tenant reads its own log's witnessed head; an auditor any log's.
+    async fn get_witnessed_head(
+        &self,
+        req: Request<GetWitnessedHeadRequest>,
+    ) -> Result<Response<GetWitnessedHeadResponse>, Status> {
+        let id = peer(&req)?;
+        let asked = req.get_ref().log_id.clone();
+        let log_id = match &id.role {
+            Role::Tenant { agency } if asked.is_empty() || asked == agency.as_str() => {
+                agency.to_string()
+            }
+            Role::Auditor { .. } if !asked.is_empty() => asked,
+            other => {
+                return Err(HubError::WrongRole {
+                    service: "a log's witnessed head",
+                    allowed: "its own tenant's gateway, and auditors (naming the log)",
+                    role: other.to_string(),
+                }
+                .into_status());
+            }
+        };
+        let witnessed = self
+            .state
+            .witnessed(&log_id)
+            .await
+            .map_err(HubError::into_status)?;
+        Ok(Response::new(GetWitnessedHeadResponse { witnessed }))
     }
 }
 

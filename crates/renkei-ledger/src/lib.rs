@@ -25,6 +25,7 @@ mod merkle;
 mod purge;
 mod segment;
 mod verify;
+pub mod witness;
 mod writer;
 
 use std::path::{Path, PathBuf};

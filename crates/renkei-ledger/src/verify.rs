@@ -248,6 +248,36 @@ pub fn verify_log_with(
     frame_key: Option<&FrameKey>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, LedgerError> {
+    verify_log_at(dir, key, frame_key, None, progress).map(|(r, _)| r)
+}
+
+/// [`verify_log_with`], also returning the root of the log's first `size` records, as
+/// read from disk in the same pass (for a comparison with a witnessed head). `None` when
+/// the log holds fewer records, or `size` lies before its purge point.
+pub(crate) fn verify_log_at(
+    dir: &Path,
+    key: &VerifyingKey,
+    frame_key: Option<&FrameKey>,
+    size: Option<u64>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(VerifyReport, Option<Hash>), LedgerError> {
+    let mut root_at: Option<Hash> = None;
+    let mut capture = |range: &CompactRange| {
+        if size == Some(range.size()) {
+            root_at = Some(range.root());
+        }
+    };
+    let report = verify_inner(dir, key, frame_key, &mut capture, progress)?;
+    Ok((report, root_at))
+}
+
+fn verify_inner(
+    dir: &Path,
+    key: &VerifyingKey,
+    frame_key: Option<&FrameKey>,
+    capture: &mut dyn FnMut(&CompactRange),
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, LedgerError> {
     let heads_path = dir.join(HEADS_FILE);
     let heads_file = read_heads(&heads_path)?;
     // The ledger creates the heads file when it first opens a log, so a log without one
@@ -330,6 +360,7 @@ pub fn verify_log_with(
     let mut torn_at: Option<(PathBuf, u64)> = None;
     // The first record after the last head without a valid MAC, and how many there are.
     let mut unauthenticated: Option<(Problem, u64)> = None;
+    capture(&range);
     if let Err(p) = check.at(&range) {
         return Ok(finish(report, &range, &check, Some(p)));
     }
@@ -413,6 +444,7 @@ pub fn verify_log_with(
                 }
             }
             range.push(hash);
+            capture(&range);
             if let Err(p) = check.at(&range) {
                 return Ok(finish(report, &range, &check, Some(p)));
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use prost::Message as _;
-use renkei_proto::v1::ExchangeRecord;
+use renkei_proto::v1::{ExchangeRecord, WitnessedHead};
 
 use crate::{Store, StoreError, Tree};
 
@@ -47,6 +47,37 @@ pub trait HubStore: Send + Sync + fmt::Debug {
     async fn master_version(&self) -> Result<u64, StoreError>;
 
     async fn set_master_version(&self, version: u64) -> Result<(), StoreError>;
+
+    /// The head last witnessed for `log_id` (a tenant's record log), if any. The hub
+    /// compares each new head with it, so a log rolled back to an earlier state is caught.
+    ///
+    /// Provided so that a backend written before the witness existed still builds; it
+    /// refuses rather than pretending nothing was witnessed. Every backend should
+    /// implement both witness methods (see `conformance::hub`).
+    async fn witnessed_head(&self, log_id: &str) -> Result<Option<WitnessedHead>, StoreError> {
+        Err(witness_unsupported(log_id))
+    }
+
+    /// Stores `new` as the head witnessed for `log_id`, only if the head stored now is
+    /// still `expected` (`None`: none yet). Returns whether it was stored: of two
+    /// concurrent witnesses of one log, the one that read an outdated head loses and must
+    /// check again, so the witnessed size can never go back.
+    async fn replace_witnessed_head(
+        &self,
+        log_id: &str,
+        expected: Option<&WitnessedHead>,
+        new: &WitnessedHead,
+    ) -> Result<bool, StoreError> {
+        let _ = (expected, new);
+        Err(witness_unsupported(log_id))
+    }
+}
+
+fn witness_unsupported(log_id: &str) -> StoreError {
+    StoreError::Backend {
+        transient: false,
+        source: format!("this storage backend keeps no witnessed heads (log {log_id})").into(),
+    }
 }
 
 /// The shared handle the hub keeps.
@@ -58,6 +89,7 @@ pub struct SledHubStore {
     store: Store,
     pending: Tree,
     meta: Tree,
+    witnessed: Tree,
 }
 
 const MASTER_VERSION: &[u8] = b"master-version";
@@ -72,6 +104,7 @@ impl SledHubStore {
             store: store.clone(),
             pending: store.global("pending")?,
             meta: store.global("meta")?,
+            witnessed: store.global("witnessed")?,
         })
     }
 
@@ -173,6 +206,36 @@ impl HubStore for SledHubStore {
     async fn set_master_version(&self, version: u64) -> Result<(), StoreError> {
         self.meta.insert(MASTER_VERSION, &version.to_be_bytes())?;
         self.store.commit().await
+    }
+
+    async fn witnessed_head(&self, log_id: &str) -> Result<Option<WitnessedHead>, StoreError> {
+        self.witnessed
+            .get(log_id.as_bytes())?
+            .map(|v| {
+                WitnessedHead::decode(v.as_ref()).map_err(|e| {
+                    StoreError::Corrupt(format!("witnessed head of log {log_id}: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    async fn replace_witnessed_head(
+        &self,
+        log_id: &str,
+        expected: Option<&WitnessedHead>,
+        new: &WitnessedHead,
+    ) -> Result<bool, StoreError> {
+        // Compared as stored bytes: prost encodes a message deterministically, and what is
+        // stored was written by this same encoding.
+        let old = expected.map(|h| h.encode_to_vec());
+        let swapped = self
+            .witnessed
+            .compare_and_swap(log_id.as_bytes(), old, Some(new.encode_to_vec()))?
+            .is_ok();
+        if swapped {
+            self.store.commit().await?;
+        }
+        Ok(swapped)
     }
 }
 

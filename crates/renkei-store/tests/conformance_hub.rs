@@ -43,6 +43,17 @@ async fn master_version_keeps_the_last_set() {
     suite::master_version_keeps_the_last_set(&fresh().hub()).await;
 }
 
+#[tokio::test]
+async fn witnessed_heads_replace_only_what_was_read() {
+    suite::witnessed_heads_replace_only_what_was_read(&fresh().hub()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_witnesses_yield_one_winner() {
+    let f = fresh();
+    suite::concurrent_witnesses_yield_one_winner(Arc::new(f.hub())).await;
+}
+
 /// sled-specific: a stored exchange and the master version survive a restart.
 #[tokio::test]
 async fn the_hub_state_survives_a_reopen() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use renkei_proto::v1::{ExchangeRecord, Outcome};
+use renkei_proto::v1::{ExchangeRecord, Outcome, SignedTreeHead, WitnessedHead};
 
 use crate::hub::{HubStore, PendingAnswer};
 
@@ -122,4 +122,95 @@ pub async fn master_version_keeps_the_last_set(s: &dyn HubStore) {
     s.put_pending(pending("p-1", 5)).await.unwrap();
     s.expire_pending(i64::MAX).await.unwrap();
     assert_eq!(s.master_version().await.unwrap(), 1_800_000_000_001);
+}
+
+fn witnessed(size: u8, at_ms: i64) -> WitnessedHead {
+    WitnessedHead {
+        head: Some(SignedTreeHead {
+            tree_head: vec![size; 40],
+            signature: vec![1; 64],
+            key_id: vec![2; 8],
+        }),
+        witnessed_at_ms: at_ms,
+        cosignature: vec![3; 64],
+        key_id: vec![4; 8],
+    }
+}
+
+/// Witnessed heads are kept per log, read back whole, and replaced only over the head the
+/// caller last read: a stale writer loses, so the witnessed head never goes back.
+pub async fn witnessed_heads_replace_only_what_was_read(s: &dyn HubStore) {
+    assert_eq!(s.witnessed_head("011002").await.unwrap(), None);
+    let first = witnessed(5, 1_000);
+    assert!(
+        s.replace_witnessed_head("011002", None, &first)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.witnessed_head("011002").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.witnessed_head("141003").await.unwrap(),
+        None,
+        "other logs are not it"
+    );
+    // A writer that read nothing, after the first was stored, loses.
+    let stale = witnessed(4, 1_500);
+    assert!(
+        !s.replace_witnessed_head("011002", None, &stale)
+            .await
+            .unwrap()
+    );
+    let second = witnessed(9, 2_000);
+    assert!(
+        !s.replace_witnessed_head("011002", Some(&witnessed(6, 1_000)), &second)
+            .await
+            .unwrap(),
+        "a head that was never stored is not the one to replace"
+    );
+    assert!(
+        s.replace_witnessed_head("011002", Some(&first), &second)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.witnessed_head("011002").await.unwrap(),
+        Some(second.clone())
+    );
+    // The first writer's view is now outdated.
+    assert!(
+        !s.replace_witnessed_head("011002", Some(&first), &stale)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.witnessed_head("011002").await.unwrap(), Some(second));
+}
+
+/// Of concurrent writers that all read the same head, exactly one replaces it.
+pub async fn concurrent_witnesses_yield_one_winner(s: Arc<dyn HubStore>) {
+    let base = witnessed(1, 1);
+    assert!(
+        s.replace_witnessed_head("011002", None, &base)
+            .await
+            .unwrap()
+    );
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let s = s.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            s.replace_witnessed_head("011002", Some(&base), &witnessed(10 + i, 2))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "one writer must win, and only one");
 }
