@@ -206,7 +206,7 @@ impl OperatorStore for PgOperators {
                  AND ($4::text = '' OR target = $4) \
                  AND ($5::int8 = 0 OR at_ms >= $5) \
                  AND ($6::int8 = 0 OR at_ms < $6) \
-                 ORDER BY seq LIMIT $7",
+                 ORDER BY seq DESC LIMIT $7",
                 &[
                     &self.tenant,
                     &q.operator,
@@ -220,6 +220,8 @@ impl OperatorStore for PgOperators {
             .await
             .map_err(db)?
             .iter()
+            // The newest `limit` matches, given back oldest first.
+            .rev()
             .map(|r| decode("audit entry", r.get(0)))
             .collect()
     }
