@@ -12,10 +12,10 @@ use renkei_proto::v1::{
     SubmitInquiryRequest, answer_payload, exchange_response,
 };
 
+use renkei_store::exchange::Claim;
+
 use crate::GatewayError;
 use crate::tenant::Tenant;
-
-const PERMIT_PREFIX: &str = "permit/";
 
 pub(crate) fn is_final(state: i32) -> bool {
     !matches!(
@@ -56,26 +56,14 @@ fn same_request(a: &Inquiry, r: &SubmitInquiryRequest) -> bool {
 }
 
 impl Tenant {
-    fn load_inquiry(&self, id: &str) -> Result<Option<Inquiry>, GatewayError> {
-        match self.trees.inquiries.get(id)? {
-            Some(v) => Ok(Some(Inquiry::decode(v.as_ref())?)),
-            None => Ok(None),
-        }
-    }
-
-    pub(crate) fn get_inquiry(&self, id: &str) -> Result<Inquiry, GatewayError> {
-        self.load_inquiry(id)?
+    pub(crate) async fn get_inquiry(&self, id: &str) -> Result<Inquiry, GatewayError> {
+        self.exchange
+            .inquiry(id)
+            .await?
             .ok_or_else(|| GatewayError::InquiryNotFound {
                 inquiry_id: id.to_owned(),
                 tenant: self.name.clone(),
             })
-    }
-
-    fn save_inquiry(&self, inquiry: &Inquiry) -> Result<(), GatewayError> {
-        self.trees
-            .inquiries
-            .insert(inquiry.inquiry_id.as_str(), inquiry.encode_to_vec())?;
-        Ok(())
     }
 
     fn notify(&self, inquiry: &Inquiry) {
@@ -143,9 +131,8 @@ impl Tenant {
         req: SubmitInquiryRequest,
     ) -> Result<Inquiry, GatewayError> {
         let uan = self.validate_submit(master, &req)?;
-        if let Some(existing) = self.trees.idempotency.get(req.idempotency_key.as_bytes())? {
-            let id = String::from_utf8_lossy(&existing).into_owned();
-            let inquiry = self.get_inquiry(&id)?;
+        if let Some(id) = self.exchange.claimed_by(&req.idempotency_key).await? {
+            let inquiry = self.get_inquiry(&id).await?;
             if !same_request(&inquiry, &req) {
                 return Err(GatewayError::IdempotencyConflict {
                     key: req.idempotency_key,
@@ -185,19 +172,10 @@ impl Tenant {
             submitted_at_ms: now,
             ..Default::default()
         };
-        self.save_inquiry(&inquiry)?;
-        // Claim the key; if a concurrent submit won, answer with its inquiry instead.
-        if let Err(cas) = self.trees.idempotency.compare_and_swap(
-            inquiry.idempotency_key.as_bytes(),
-            None::<&[u8]>,
-            Some(inquiry_id.as_bytes()),
-        )? {
-            self.trees.inquiries.remove(inquiry_id.as_str())?;
-            let other = cas
-                .current
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-                .unwrap_or_default();
-            return self.get_inquiry(&other);
+        // Claim the key and store the PENDING inquiry at once; if a concurrent submit won,
+        // answer with its inquiry instead.
+        if let Claim::Existing(other) = self.exchange.claim(&inquiry).await? {
+            return self.get_inquiry(&other).await;
         }
 
         let envelope_sha256 = hex::encode(renkei_crypto::sha256(&envelope));
@@ -219,10 +197,9 @@ impl Tenant {
                         self.apply_answer(master, &mut inquiry, &sealed);
                     }
                     Some(exchange_response::Result::Pending(_)) => {
-                        let key = format!("{PERMIT_PREFIX}{}", resp.permit_id);
-                        self.trees
-                            .meta
-                            .insert(key.as_bytes(), inquiry_id.as_bytes())?;
+                        self.exchange
+                            .await_answer(&resp.permit_id, &inquiry_id)
+                            .await?;
                     }
                     Some(exchange_response::Result::Refused(r)) => {
                         inquiry.state = InquiryState::Refused as i32;
@@ -316,7 +293,7 @@ impl Tenant {
         envelope_sha256: String,
         sealed_answer_sha256: String,
     ) -> Result<(), GatewayError> {
-        self.save_inquiry(inquiry)?;
+        self.exchange.save_inquiry(inquiry).await?;
         let record = ExchangeRecord {
             recorded_at_ms: self.clock.now_ms(),
             keeper: self.code.to_string(),
@@ -352,26 +329,24 @@ impl Tenant {
         master: &MasterData,
         sealed: &SealedAnswer,
     ) -> Result<(), GatewayError> {
-        let key = format!("{PERMIT_PREFIX}{}", sealed.permit_id);
-        let Some(id) = self.trees.meta.get(key.as_bytes())? else {
+        let Some(id) = self.exchange.awaiting(&sealed.permit_id).await? else {
             return Err(GatewayError::NoPendingInquiry {
                 permit_id: sealed.permit_id.clone(),
                 tenant: self.name.clone(),
             });
         };
-        let id = String::from_utf8_lossy(&id).into_owned();
-        let mut inquiry = self.get_inquiry(&id)?;
+        let mut inquiry = self.get_inquiry(&id).await?;
         if is_final(inquiry.state) {
             return Ok(());
         }
         self.apply_answer(master, &mut inquiry, sealed);
-        self.trees.meta.remove(key.as_bytes())?;
+        self.exchange.answered(&sealed.permit_id).await?;
         let sealed_hash = hex::encode(renkei_crypto::sha256(&sealed.ciphertext));
         self.finish(&inquiry, String::new(), sealed_hash).await
     }
 
     /// Inquiries in id (= submission time) order, filtered, paged.
-    pub(crate) fn list_inquiries(
+    pub(crate) async fn list_inquiries(
         &self,
         req: &ListInquiriesRequest,
     ) -> Result<(Vec<Inquiry>, String), GatewayError> {
@@ -379,26 +354,27 @@ impl Tenant {
             0 => 100,
             n => n.min(1000) as usize,
         };
-        let start = std::ops::Bound::Excluded(req.page_token.as_bytes().to_vec());
-        let range = if req.page_token.is_empty() {
-            self.trees.inquiries.range::<Vec<u8>, _>(..)
-        } else {
-            self.trees
-                .inquiries
-                .range((start, std::ops::Bound::Unbounded))
-        };
+        // Read in batches past the filter until a page is full or the inquiries end.
+        const BATCH: usize = 256;
         let mut out = Vec::new();
-        for item in range {
-            let (_, v) = item?;
-            let inq = Inquiry::decode(v.as_ref())?;
-            if (req.state == 0 || inq.state == req.state)
-                && (req.unified_address_number.is_empty()
-                    || inq.unified_address_number == req.unified_address_number)
-            {
-                out.push(inq);
-                if out.len() == page {
-                    break;
+        let mut after = req.page_token.clone();
+        'pages: loop {
+            let batch = self.exchange.inquiries_after(&after, BATCH).await?;
+            let last = batch.len() < BATCH;
+            for inq in batch {
+                after.clone_from(&inq.inquiry_id);
+                if (req.state == 0 || inq.state == req.state)
+                    && (req.unified_address_number.is_empty()
+                        || inq.unified_address_number == req.unified_address_number)
+                {
+                    out.push(inq);
+                    if out.len() == page {
+                        break 'pages;
+                    }
                 }
+            }
+            if last {
+                break;
             }
         }
         let next = if out.len() == page {

@@ -15,8 +15,8 @@ use renkei_proto::v1::{
 use std::sync::Arc;
 
 use crate::GatewayError;
-use crate::held::StoredHeld;
 use crate::tenant::Tenant;
+use renkei_store::exchange::HeldEntry;
 
 /// How a provision that passed every check ends at this moment.
 enum Provided {
@@ -206,16 +206,12 @@ impl Tenant {
 
         // Single use: the first delivery claims the permit id, durably (committed below
         // together with the record). Checked last so a bad permit cannot burn a good id.
-        let claimed = self
-            .trees
-            .seen_permits
-            .compare_and_swap(
-                permit.permit_id.as_bytes(),
-                None::<&[u8]>,
-                Some(&permit.expires_at_ms.to_be_bytes()[..]),
-            )
+        let first = self
+            .exchange
+            .claim_permit(&permit.permit_id, permit.expires_at_ms)
+            .await
             .map_err(|e| refused(RefusalCode::Unavailable, format!("storage error: {e}")))?;
-        if claimed.is_err() {
+        if !first {
             return Err(refused(
                 RefusalCode::PermitReplayed,
                 format!("permit {} has already been used", permit.permit_id),
@@ -239,7 +235,10 @@ impl Tenant {
             .get_copy(permit.item, &uan)
             .await
             .map_err(unavailable)?;
-        let flag = self.flag_for(&uan, permit.item).map_err(unavailable)?;
+        let flag = self
+            .flag_for(&uan, permit.item)
+            .await
+            .map_err(unavailable)?;
         let cause = if flag.is_some() {
             Some(HoldCause::Flagged)
         } else if copy.is_none()
@@ -255,12 +254,15 @@ impl Tenant {
         if let Some(cause) = cause {
             // 自動応答不可: held for an operator. The inquirer is told only "pending".
             let held = self.new_held(master, &permit, &uan, cause, flag.as_ref(), now);
-            self.store_held(&StoredHeld {
-                held: Some(held),
-                deferred: false,
-                ready_at_ms: 0,
-            })
-            .map_err(unavailable)?;
+            self.exchange
+                .put_held(&HeldEntry {
+                    held,
+                    deferred: false,
+                    ready_at_ms: 0,
+                    unsent: None,
+                })
+                .await
+                .map_err(|e| unavailable(e.into()))?;
             record.outcome = Outcome::Held as i32;
             record.reason = match cause {
                 HoldCause::NoCopy => "held for a manual answer: no provision copy".into(),
@@ -277,12 +279,15 @@ impl Tenant {
             let mut deferred =
                 self.new_held(master, &permit, &uan, HoldCause::Unspecified, None, now);
             deferred.expires_at_ms = 0;
-            self.store_held(&StoredHeld {
-                held: Some(deferred),
-                deferred: true,
-                ready_at_ms,
-            })
-            .map_err(unavailable)?;
+            self.exchange
+                .put_held(&HeldEntry {
+                    held: deferred,
+                    deferred: true,
+                    ready_at_ms,
+                    unsent: None,
+                })
+                .await
+                .map_err(|e| unavailable(e.into()))?;
             record.outcome = Outcome::Pending as i32;
             record.reason = "answer not ready within the deadline; delivered later".into();
             return Ok(Provided::Pending {

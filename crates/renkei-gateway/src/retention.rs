@@ -1,47 +1,40 @@
 //! 保管期限切れ情報の削除: completed inquiry results are deleted once their tenant's
 //! retention period has passed, and the deletion is itself recorded.
 
-use std::time::Duration;
-
-use prost::Message as _;
-use renkei_proto::v1::{Inquiry, Outcome};
+use renkei_exchange::expiry;
+use renkei_proto::v1::Outcome;
 
 use crate::GatewayError;
 use crate::inquiry::is_final;
 use crate::tenant::Tenant;
-
-/// Seen-permit entries are kept this long past the permit's expiry: a replay after that
-/// is refused as expired anyway.
-const SEEN_PERMIT_GRACE: Duration = Duration::from_secs(3600);
 
 impl Tenant {
     /// Deletes expired inquiry results and purges expired records; returns how many of
     /// each.
     pub(crate) async fn purge_expired(&self) -> Result<(u64, u64), GatewayError> {
         let now = self.clock.now_ms();
-        let cutoff = now - self.retention.as_millis() as i64;
+        let cutoff = expiry::retention_cutoff(now, self.retention.as_millis() as i64);
         let mut purged = 0u64;
-        for item in self.trees.inquiries.iter() {
-            let (k, v) = item?;
-            let inq = Inquiry::decode(v.as_ref())?;
-            if is_final(inq.state) && inq.completed_at_ms > 0 && inq.completed_at_ms <= cutoff {
-                self.trees.inquiries.remove(k)?;
-                self.trees
-                    .idempotency
-                    .remove(inq.idempotency_key.as_bytes())?;
-                purged += 1;
+        const BATCH: usize = 512;
+        let mut after = String::new();
+        loop {
+            let batch = self.exchange.inquiries_after(&after, BATCH).await?;
+            let last = batch.len() < BATCH;
+            for inq in batch {
+                after.clone_from(&inq.inquiry_id);
+                if is_final(inq.state) && expiry::result_expired(inq.completed_at_ms, cutoff) {
+                    self.exchange.delete_inquiry(&inq).await?;
+                    purged += 1;
+                }
+            }
+            if last {
+                break;
             }
         }
-        let grace = SEEN_PERMIT_GRACE.as_millis() as i64;
-        for item in self.trees.seen_permits.iter() {
-            let (k, v) = item?;
-            let expiry = <[u8; 8]>::try_from(v.as_ref())
-                .map(i64::from_be_bytes)
-                .unwrap_or(i64::MAX);
-            if expiry.saturating_add(grace) < now {
-                self.trees.seen_permits.remove(k)?;
-            }
-        }
+        // A replay after the grace is refused as expired anyway.
+        self.exchange
+            .forget_permits(now.saturating_sub(expiry::SEEN_PERMIT_GRACE_MS))
+            .await?;
         if purged > 0 {
             let note = format!(
                 "deleted {purged} inquiry results completed before {} (retention {} s)",

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use renkei_core::{AgencyCode, SharedClock, SystemClock};
+use renkei_core::{AgencyCode, SharedClock};
 use renkei_crypto::{EncryptionKey, SigningKey};
 use renkei_ledger::{HeadSigner, Ledger, LedgerOptions};
 use renkei_proto::v1::Inquiry;
 use renkei_proto::v1::diagnostics_client::DiagnosticsClient;
 use renkei_proto::v1::hub_client::HubClient;
 use renkei_records::RecordBook;
+use renkei_store::exchange::ExchangeStore;
 use renkei_store::registry::Registry;
-use renkei_store::{Store, TenantStore, Tree, TreeKind};
+use renkei_store::{Store, TenantStore, TreeKind};
 use renkei_transport::{ClientOptions, Credentials};
 use tokio::sync::broadcast;
 use tonic::transport::Channel;
@@ -20,21 +21,12 @@ use crate::GatewayError;
 use crate::config::{GatewayConfig, HeldPolicy, TenantConfig};
 
 #[derive(Debug)]
-pub(crate) struct Trees {
-    pub(crate) inquiries: Tree,
-    pub(crate) idempotency: Tree,
-    pub(crate) seen_permits: Tree,
-    pub(crate) meta: Tree,
-    pub(crate) flags: Tree,
-    pub(crate) held: Tree,
-}
-
-#[derive(Debug)]
 pub(crate) struct Tenant {
     pub(crate) code: AgencyCode,
     pub(crate) name: String,
     pub(crate) db: TenantStore,
-    pub(crate) trees: Trees,
+    /// Inquiries, permits seen, held answers and flags, behind the storage trait.
+    pub(crate) exchange: Arc<dyn ExchangeStore>,
     /// Address numbers, symbols, acquisitions and provision copies (module `symbols`,
     /// `copies`), behind the storage trait so another engine can stand in.
     pub(crate) registry: Arc<dyn Registry>,
@@ -53,6 +45,8 @@ pub(crate) struct Tenant {
     pub(crate) held_policy: HeldPolicy,
     /// One decision at a time per tenant, so an approval and an expiry cannot both win.
     pub(crate) decide_lock: tokio::sync::Mutex<()>,
+    /// Held inquiries waiting for an operator, as counted by the last sweep (for the gauge).
+    pub(crate) held_waiting: std::sync::atomic::AtomicU64,
     /// The tenant's operators and audit log.
     pub(crate) ops: renkei_ops::OperatorBook,
     /// Batch jobs run for this tenant (imports, flag loads, purges).
@@ -64,22 +58,15 @@ impl Tenant {
         config: &GatewayConfig,
         tc: &TenantConfig,
         store: &Store,
+        clock: SharedClock,
     ) -> Result<Tenant, GatewayError> {
         let code = AgencyCode::parse(&tc.code)
             .map_err(|e| GatewayError::Config(format!("tenant code: {e}")))?;
         let db = store.tenant(&code);
         let registry: Arc<dyn Registry> = Arc::new(db.registry()?);
-        let trees = Trees {
-            inquiries: db.tree(TreeKind::Inquiries)?,
-            idempotency: db.tree(TreeKind::IdempotencyKeys)?,
-            seen_permits: db.tree(TreeKind::SeenPermits)?,
-            meta: db.tree(TreeKind::Meta)?,
-            flags: db.tree(TreeKind::Flags)?,
-            held: db.tree(TreeKind::Held)?,
-        };
-        // One clock for the tenant's operators, jobs and exchange, so a test can move them
-        // together.
-        let clock = SystemClock::shared();
+        let exchange: Arc<dyn ExchangeStore> = Arc::new(db.exchange()?);
+        // One clock (the gateway's) for the tenant's operators, jobs and exchange, so a
+        // test can move them together.
         let ops = renkei_ops::OperatorBook::open_with(
             code.as_str(),
             Arc::new(db.operators()?),
@@ -127,7 +114,7 @@ impl Tenant {
             code,
             name: tc.name.clone(),
             db,
-            trees,
+            exchange,
             registry,
             clock,
             records,
@@ -140,6 +127,7 @@ impl Tenant {
             updates,
             held_policy: tc.held.clone(),
             decide_lock: tokio::sync::Mutex::new(()),
+            held_waiting: std::sync::atomic::AtomicU64::new(0),
             ops,
             jobs,
         })

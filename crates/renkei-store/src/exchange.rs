@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use prost::Message as _;
-use renkei_proto::v1::{Flag, HeldInquiry, Inquiry};
+use renkei_proto::v1::{DeliverLateAnswerRequest, Flag, HeldInquiry, Inquiry};
 use sled::Tree;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional as _};
 
@@ -33,6 +33,10 @@ pub struct HeldEntry {
     pub held: HeldInquiry,
     pub deferred: bool,
     pub ready_at_ms: i64,
+    /// A decided answer stored but not yet taken by the hub: the gateway stores the
+    /// decision before it sends, so a crash or an unreachable hub leaves this for the
+    /// sweep to send again (the same sealed bytes, so the record's hash still holds).
+    pub unsent: Option<DeliverLateAnswerRequest>,
 }
 
 /// The stored form of a [`HeldEntry`], unchanged from before the trait (docs/storage.md).
@@ -44,6 +48,8 @@ struct StoredHeld {
     deferred: bool,
     #[prost(int64, tag = "3")]
     ready_at_ms: i64,
+    #[prost(message, optional, tag = "4")]
+    unsent: Option<DeliverLateAnswerRequest>,
 }
 
 /// Inquiries sent by this tenant.
@@ -154,6 +160,7 @@ fn decode_held(v: &[u8]) -> Result<Option<HeldEntry>, StoreError> {
         held,
         deferred: s.deferred,
         ready_at_ms: s.ready_at_ms,
+        unsent: s.unsent,
     }))
 }
 
@@ -292,6 +299,7 @@ impl HeldAnswers for SledExchange {
             held: Some(entry.held.clone()),
             deferred: entry.deferred,
             ready_at_ms: entry.ready_at_ms,
+            unsent: entry.unsent.clone(),
         };
         self.held
             .insert(entry.held.permit_id.as_bytes(), stored.encode_to_vec())?;

@@ -58,6 +58,12 @@ async fn held_answers_are_kept_by_permit() {
 }
 
 #[tokio::test]
+async fn an_unsent_answer_is_kept_until_sent() {
+    let f = fresh();
+    suite::an_unsent_answer_is_kept_until_sent(&f.exchange("011002")).await;
+}
+
+#[tokio::test]
 async fn flags_block_items_and_whole_persons() {
     let f = fresh();
     suite::flags_block_items_and_whole_persons(&f.exchange("011002")).await;

@@ -313,6 +313,7 @@ impl Inquiries for Local {
     ) -> Result<Response<Inquiry>, Status> {
         let t = self.tenant(&req)?;
         t.get_inquiry(&req.get_ref().inquiry_id)
+            .await
             .map(Response::new)
             .map_err(status)
     }
@@ -327,7 +328,7 @@ impl Inquiries for Local {
         let id = req.into_inner().inquiry_id;
         // Subscribe before reading, so no change between the two is missed.
         let mut updates = t.updates.subscribe();
-        let current = t.get_inquiry(&id).map_err(status)?;
+        let current = t.get_inquiry(&id).await.map_err(status)?;
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(async move {
             let done = is_final(current.state);
@@ -339,7 +340,7 @@ impl Inquiries for Local {
                     Ok(inq) if inq.inquiry_id == id => (*inq).clone(),
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        match t.get_inquiry(&id) {
+                        match t.get_inquiry(&id).await {
                             Ok(i) => i,
                             Err(e) => {
                                 let _ = tx.send(Err(status(e))).await;
@@ -363,7 +364,7 @@ impl Inquiries for Local {
         req: Request<ListInquiriesRequest>,
     ) -> Result<Response<ListInquiriesResponse>, Status> {
         let t = self.tenant(&req)?;
-        let (inquiries, next_page_token) = t.list_inquiries(req.get_ref()).map_err(status)?;
+        let (inquiries, next_page_token) = t.list_inquiries(req.get_ref()).await.map_err(status)?;
         Ok(Response::new(ListInquiriesResponse {
             inquiries,
             next_page_token,

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use renkei_proto::v1::{Flag, FlagReason, HeldInquiry, HeldState, Inquiry, InquiryState};
+use renkei_proto::v1::{
+    DeliverLateAnswerRequest, Flag, FlagReason, HeldInquiry, HeldState, Inquiry, InquiryState,
+};
 
 use crate::exchange::{Claim, ExchangeStore, HeldEntry};
 
@@ -148,11 +150,13 @@ pub async fn held_answers_are_kept_by_permit(s: &dyn ExchangeStore) {
         held: held("p1", HeldState::Waiting),
         deferred: false,
         ready_at_ms: 0,
+        unsent: None,
     };
     let deferred = HeldEntry {
         held: held("p2", HeldState::Waiting),
         deferred: true,
         ready_at_ms: 77,
+        unsent: None,
     };
     s.put_held(&waiting).await.unwrap();
     s.put_held(&deferred).await.unwrap();
@@ -165,6 +169,39 @@ pub async fn held_answers_are_kept_by_permit(s: &dyn ExchangeStore) {
     assert!(s.delete_held("p2").await.unwrap());
     assert!(!s.delete_held("p2").await.unwrap());
     assert_eq!(s.all_held().await.unwrap(), vec![decided]);
+}
+
+/// A decision stored before it was sent keeps its sealed answer until the send is done,
+/// and the answer is found again from the entry alone (the redelivery after a restart).
+pub async fn an_unsent_answer_is_kept_until_sent(s: &dyn ExchangeStore) {
+    let mut decided = HeldEntry {
+        held: held("p1", HeldState::Approved),
+        deferred: false,
+        ready_at_ms: 0,
+        unsent: Some(DeliverLateAnswerRequest {
+            answer: Some(renkei_proto::v1::SealedAnswer {
+                permit_id: "p1".into(),
+                ciphertext: vec![1, 2, 3],
+                ..Default::default()
+            }),
+            outcome: 2,
+        }),
+    };
+    s.put_held(&decided).await.unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(s.held("p1").await.unwrap(), Some(decided.clone()));
+    assert_eq!(
+        s.all_held()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.unsent.is_some())
+            .count(),
+        1
+    );
+    decided.unsent = None;
+    s.put_held(&decided).await.unwrap();
+    assert_eq!(s.held("p1").await.unwrap().unwrap().unsent, None);
 }
 
 fn flag(uan: &str, item: u32) -> Flag {
@@ -211,6 +248,7 @@ pub async fn tenants_do_not_see_each_other(a: &dyn ExchangeStore, b: &dyn Exchan
         held: held("p", HeldState::Waiting),
         deferred: false,
         ready_at_ms: 0,
+        unsent: None,
     })
     .await
     .unwrap();

@@ -49,7 +49,7 @@ pub(super) async fn list_flags(
 ) -> Result<Response<ListFlagsResponse>, Status> {
     ops.call(req, "flag.list", Gate::FlagSetter, async |op, r| {
         op.audit.target = person(&r.unified_address_number);
-        let flags = op.tenant().list_flags(&r.unified_address_number)?;
+        let flags = op.tenant().list_flags(&r.unified_address_number).await?;
         Ok(ListFlagsResponse { flags })
     })
     .await
@@ -73,7 +73,7 @@ pub(super) async fn import_flags(
         Ok(j) => j,
         Err(e) => return op.finish(Err(e)).await,
     };
-    let mut per_person = Vec::new();
+    let mut checked = Vec::new();
     let entry = |f: Flag| AuditEntry {
         operator: by.clone(),
         terminal: op.caller.terminal.name.clone(),
@@ -87,8 +87,7 @@ pub(super) async fn import_flags(
     };
     let ran = BulkJob::new(job, req.into_inner())
         .run(|chunk, summary| {
-            let flags = tenant.import_flags(chunk.first, &chunk.items, &by, summary)?;
-            per_person.extend(flags.into_iter().map(&entry));
+            checked.extend(tenant.check_flags(chunk.first, &chunk.items, &by, summary));
             Ok(())
         })
         .await;
@@ -96,6 +95,10 @@ pub(super) async fn import_flags(
         Ok(end) => end,
         Err(e) => return op.finish(Err(e)).await,
     };
+    if let Err(e) = tenant.store_flags(&checked).await {
+        return op.finish(Err(e)).await;
+    }
+    let per_person: Vec<AuditEntry> = checked.into_iter().map(&entry).collect();
     let committed = tenant.commit().await;
     if let Err(e) = tenant.ops.audit.append_all(per_person).await {
         tracing::error!(tenant = %tenant.code, error = %e, "audit entries not written");

@@ -18,7 +18,7 @@ pub(super) async fn list_held(
     ops.call(req, "held.list", Gate::Session, async |op, r| {
         let procedures = op.actor()?.require_approver()?;
         let state = HeldState::try_from(r.state).unwrap_or(HeldState::Waiting);
-        let held = op.tenant().list_held(state, Some(&procedures))?;
+        let held = op.tenant().list_held(state, Some(&procedures)).await?;
         Ok(ListHeldResponse { held })
     })
     .await
@@ -26,9 +26,9 @@ pub(super) async fn list_held(
 
 /// Loads a held inquiry for an approver of its procedure; the audit entry names the
 /// person and procedure whether or not the operator may see it.
-fn load_for_approver(op: &mut OpCall, permit_id: &str) -> Result<HeldInquiry, GatewayError> {
+async fn load_for_approver(op: &mut OpCall, permit_id: &str) -> Result<HeldInquiry, GatewayError> {
     op.audit.detail = permit_id.chars().take(64).collect();
-    let held = op.tenant().get_held(permit_id)?;
+    let held = op.tenant().get_held(permit_id).await?;
     op.audit.target = held.unified_address_number.clone();
     op.audit.procedure = held.procedure.clone();
     op.actor()?.require_approver_of(&held.procedure)?;
@@ -40,7 +40,7 @@ pub(super) async fn get_held(
     req: Request<GetHeldRequest>,
 ) -> Result<Response<HeldInquiry>, Status> {
     ops.call(req, "held.show", Gate::Session, async |op, r| {
-        load_for_approver(op, &r.permit_id)
+        load_for_approver(op, &r.permit_id).await
     })
     .await
 }
@@ -59,7 +59,7 @@ pub(super) async fn decide(
     ops.call(req, action, Gate::Session, async move |op, r| {
         op.audit.detail = r.permit_id.chars().take(64).collect();
         op.actor()?.require_approver()?;
-        load_for_approver(op, &r.permit_id)?;
+        load_for_approver(op, &r.permit_id).await?;
         let master = gw.master.get()?;
         let operator = op.actor()?.user.clone();
         op.tenant()
