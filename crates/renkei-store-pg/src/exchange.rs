@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use prost::Message as _;
-use renkei_proto::v1::{Flag, HeldInquiry, Inquiry};
+use renkei_proto::v1::{DeliverLateAnswerRequest, Flag, HeldInquiry, Inquiry};
 use renkei_store::StoreError;
 use renkei_store::exchange::{Claim, Flags, HeldAnswers, HeldEntry, Inquiries, SeenPermits};
 use renkei_store::registry::Commit;
@@ -47,6 +47,10 @@ fn held_of(r: &tokio_postgres::Row) -> Result<HeldEntry, StoreError> {
         held: decode::<HeldInquiry>("held answer", r.get(0))?,
         deferred: r.get(1),
         ready_at_ms: r.get(2),
+        unsent: r
+            .get::<_, Option<&[u8]>>(3)
+            .map(|v| decode::<DeliverLateAnswerRequest>("unsent answer", v))
+            .transpose()?,
     })
 }
 
@@ -259,7 +263,7 @@ impl HeldAnswers for PgExchange {
                     &entry.held.encode_to_vec(),
                     &entry.deferred,
                     &entry.ready_at_ms,
-                    &None::<Vec<u8>>,
+                    &entry.unsent.as_ref().map(|u| u.encode_to_vec()),
                 ],
             )
             .await

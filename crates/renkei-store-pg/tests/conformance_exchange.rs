@@ -59,3 +59,9 @@ async fn tenants_do_not_see_each_other() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_unsent_answer_is_kept_until_sent() {
+    let s = fresh_or_skip!();
+    suite::an_unsent_answer_is_kept_until_sent(&s.tenant(&code("011002")).exchange()).await;
+}
