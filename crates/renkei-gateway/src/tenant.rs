@@ -47,6 +47,8 @@ pub(crate) struct Tenant {
     pub(crate) decide_lock: tokio::sync::Mutex<()>,
     /// Held inquiries waiting for an operator, as counted by the last sweep (for the gauge).
     pub(crate) held_waiting: std::sync::atomic::AtomicU64,
+    /// Permits whose stored answer is being sent now (`held::deliver_unsent`).
+    pub(crate) sending: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The tenant's operators and audit log.
     pub(crate) ops: renkei_ops::OperatorBook,
     /// Batch jobs run for this tenant (imports, flag loads, purges).
@@ -128,6 +130,7 @@ impl Tenant {
             held_policy: tc.held.clone(),
             decide_lock: tokio::sync::Mutex::new(()),
             held_waiting: std::sync::atomic::AtomicU64::new(0),
+            sending: std::sync::Mutex::default(),
             ops,
             jobs,
         })

@@ -135,12 +135,22 @@ impl Tenant {
     }
 
     /// Sends a stored, unsent answer through the hub and then forgets that it was unsent
-    /// (or the whole entry, for a deferred answer). Called without the decide lock: a
-    /// second send of the same sealed answer is harmless (the inquirer keeps the first).
+    /// (or the whole entry, for a deferred answer). Called without the decide lock, from
+    /// the decision itself and from the sweep, which may hold an older copy of the entry:
+    /// so one send per permit at a time, and only while the stored entry is still unsent.
+    /// Without that, a sweep running beside a decision sent the same answer twice.
     async fn deliver_unsent(&self, entry: &HeldEntry) -> Result<(), GatewayError> {
-        let Some(request) = entry.unsent.clone() else {
+        let permit_id = &entry.held.permit_id;
+        let Some(_sending) = Sending::claim(&self.sending, permit_id) else {
             return Ok(());
         };
+        let Some(current) = self.exchange.held(permit_id).await? else {
+            return Ok(());
+        };
+        let Some(request) = current.unsent.clone() else {
+            return Ok(());
+        };
+        let entry = &current;
         self.hub
             .clone()
             .deliver_late_answer(request)
@@ -149,7 +159,6 @@ impl Tenant {
                 message: s.message().to_owned(),
             })?;
         let _guard = self.decide_lock.lock().await;
-        let permit_id = &entry.held.permit_id;
         match self.exchange.held(permit_id).await? {
             Some(current) if current.unsent == entry.unsent => {
                 if current.deferred {
@@ -207,5 +216,36 @@ impl Tenant {
             flag_reason: flag.map(|f| f.reason).unwrap_or_default(),
             ..Default::default()
         }
+    }
+}
+
+/// A permit whose answer this process is sending now; released when dropped, on every path.
+struct Sending<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    permit_id: String,
+}
+
+impl<'a> Sending<'a> {
+    /// None if another task is already sending this permit's answer.
+    fn claim(
+        set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+        permit_id: &str,
+    ) -> Option<Sending<'a>> {
+        let mut ids = set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.insert(permit_id.to_owned()).then(|| Sending {
+            set,
+            permit_id: permit_id.to_owned(),
+        })
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.permit_id);
     }
 }
