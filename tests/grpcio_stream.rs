@@ -10,6 +10,8 @@
 //! Without Python's grpcio the test skips, unless `RENKEI_REQUIRE_GRPCIO=1` (scripts/test
 //! installs grpcio, so CI fails rather than skips).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
