@@ -91,18 +91,26 @@ struct World {
 
 impl World {
     async fn start() -> World {
-        World::start_holding(false).await
+        World::start_with(|_| {}).await
     }
 
     /// `hold_without_copy`: 横浜市 holds vaccination inquiries about a person without a
     /// copy for a manual answer (岡崎市's practice) instead of answering "no data".
     async fn start_holding(hold_without_copy: bool) -> World {
+        World::start_with(|o| {
+            if hold_without_copy {
+                o.held.hold_without_copy = vec!["vaccination".into()];
+            }
+        })
+        .await
+    }
+
+    /// A world whose cluster options `configure` changes first.
+    async fn start_with(configure: impl FnOnce(&mut ClusterOptions)) -> World {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = ClusterOptions::new(certs(), dir.path());
         opts.held.answer_deadline_ms = 300;
-        if hold_without_copy {
-            opts.held.hold_without_copy = vec!["vaccination".into()];
-        }
+        configure(&mut opts);
         let cluster = Cluster::start(opts).await.unwrap();
         let c = certs();
         let cert = c.join(format!("terminal-{YOKOHAMA}.pem"));
@@ -1320,5 +1328,197 @@ async fn every_main_screen_passes_axe_cores_wcag_2_a_and_aa_rules() {
         b2.axe(screen).await;
     }
     b2.close().await;
+    w.cluster.shutdown().await.unwrap();
+}
+
+/// The gateway's audit entries of `operator`, read with the administrator's session.
+async fn audit_of(w: &World, admin: &str, operator: &str) -> Vec<renkei_proto::v1::AuditEntry> {
+    OperatorsClient::new(w.terminal.clone())
+        .query_audit(authed(
+            admin,
+            renkei_proto::v1::QueryAuditRequest {
+                operator: operator.into(),
+                limit: 1000,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_logs_out_when_the_gateways_idle_timeout_has_passed() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    // The gateway's idle timeout, which the console learns at login and follows.
+    let w = World::start_with(|o| o.operators.idle_timeout_secs = 2).await;
+    let otp = w
+        .add_user(
+            "mori",
+            "森",
+            vec![grant(OperatorRole::Approver, "vaccination")],
+        )
+        .await;
+    let b = Browser::start().await;
+    let password = b.first_login(&w, "mori", &otp).await;
+    let grpc_login = || {
+        let (c, password) = (w.terminal.clone(), password.clone());
+        async move {
+            OperatorsClient::new(c)
+                .login(LoginRequest {
+                    user: "mori".into(),
+                    password,
+                })
+                .await
+        }
+    };
+    // Activity within the timeout keeps the login, here and at the gateway: one session
+    // per operator, so a second login is refused while the console's one lives.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        b.goto(&w.url("/held")).await;
+        assert_eq!(b.path().await, "/held", "logged out while active");
+        b.css("main h1").await;
+    }
+    let refused = grpc_login().await;
+    let e = refused.expect_err("a second login while the console's session is live");
+    assert!(e.message().contains("already logged in"), "{e:?}");
+
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // The home page asks the gateway nothing: only the console's own idle check, on
+    // the gateway's timeout, can send the operator to the login page here.
+    b.goto(&w.url("/")).await;
+    b.wait_path("/login").await;
+    let main = b.text("main").await;
+    assert!(main.contains("セッションが終了しました"), "{main}");
+    b.goto(&w.url("/held")).await;
+    assert_eq!(
+        b.path().await,
+        "/login",
+        "the held list after the idle logout"
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("#held"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the held list was shown"
+    );
+    // The gateway ended the sessions too: the administrator's, idle as long, is refused,
+    // and mori may log in again (refused above while the console's session lived).
+    let old = OperatorsClient::new(w.terminal.clone())
+        .who_am_i(authed(&w.admin, renkei_proto::v1::WhoAmIRequest {}))
+        .await
+        .expect_err("an idle gateway session still works");
+    assert_eq!(old.code(), tonic::Code::Unauthenticated, "{old:?}");
+    let again = grpc_login()
+        .await
+        .expect("the old session still blocks a new login")
+        .into_inner();
+    OperatorsClient::new(w.terminal.clone())
+        .who_am_i(authed(&again.token, renkei_proto::v1::WhoAmIRequest {}))
+        .await
+        .unwrap();
+    b.close().await;
+    w.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_held_inquiries_and_records_in_the_console_is_audited_by_the_gateway() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let w = World::start().await;
+    let movers = w.movers().await;
+    let (y, s) = &movers[0];
+    AutoResponseBlockClient::new(w.cluster.backoffice(YOKOHAMA).unwrap())
+        .set_flag(renkei_proto::v1::SetFlagRequest {
+            unified_address_number: y.unified_address_number.clone(),
+            item: 0,
+            reason: renkei_proto::v1::FlagReason::SupportMeasure as i32,
+            note: "支援措置".into(),
+        })
+        .await
+        .unwrap();
+    let (_, state) = w.inquire("audit-1", &s.unified_address_number).await;
+    assert_eq!(state, InquiryState::Pending as i32);
+    let otp = w
+        .add_user(
+            "kato",
+            "加藤",
+            vec![
+                grant(OperatorRole::Approver, "vaccination"),
+                grant(OperatorRole::RecordsReviewer, ""),
+            ],
+        )
+        .await;
+    let b = Browser::start().await;
+    b.first_login(&w, "kato", &otp).await;
+    const VIEWS: [&str; 3] = ["held.list", "held.show", "records.query"];
+    // Logging in views nothing: none of these entries yet, so those found below come
+    // from the pages opened next.
+    let before = audit_of(&w, &w.admin, "kato").await;
+    assert!(
+        before.iter().any(|e| e.action == "login"),
+        "the login itself is audited"
+    );
+    assert!(
+        !before.iter().any(|e| VIEWS.contains(&e.action.as_str())),
+        "{before:?}"
+    );
+
+    b.goto(&w.url("/held")).await;
+    b.click("#held a[href^='/held/']").await;
+    b.css("#legal-basis").await;
+    let permit = b
+        .path()
+        .await
+        .strip_prefix("/held/")
+        .expect("a held detail page")
+        .to_owned();
+    b.goto(&w.url("/records")).await;
+    b.fill("#procedure", "vaccination").await;
+    // Marks this page so that the wait below sees the answer to the search, not it.
+    b.client
+        .execute("window.beforeSearch = true;", vec![])
+        .await
+        .unwrap();
+    b.click("#records-filter button[type=submit]").await;
+    b.wait_until(
+        "!window.beforeSearch && (document.querySelector('#records') || document.querySelector('p.empty'))",
+    )
+    .await;
+
+    let after = audit_of(&w, &w.admin, "kato").await;
+    let ok = |action: &str| {
+        after
+            .iter()
+            .filter(|e| e.action == action && e.outcome == "ok")
+            .collect::<Vec<_>>()
+    };
+    assert!(!ok("held.list").is_empty(), "no held.list: {after:?}");
+    let shows = ok("held.show");
+    assert!(
+        shows.iter().any(|e| e.target == y.unified_address_number
+            && e.detail == permit
+            && e.procedure == "vaccination"),
+        "no held.show naming the person and the held inquiry {permit}: {shows:?}"
+    );
+    let queries = ok("records.query");
+    assert!(
+        queries.iter().any(|e| e.procedure == "vaccination"),
+        "no records.query for the search: {queries:?}"
+    );
+    // The entries name the terminal the console used (its certificate).
+    for e in after.iter().filter(|e| VIEWS.contains(&e.action.as_str())) {
+        assert!(!e.terminal.is_empty(), "{e:?}");
+    }
+    b.close().await;
     w.cluster.shutdown().await.unwrap();
 }
