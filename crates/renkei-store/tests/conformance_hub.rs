@@ -69,7 +69,19 @@ async fn the_hub_state_survives_a_reopen() {
         hub.put_pending(p.clone()).await.unwrap();
         hub.set_master_version(9).await.unwrap();
     }
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    // sled's background flusher lets go of the directory lock a moment after the last
+    // handle is dropped; a restarted process never sees that, a reopen in one process can.
+    let mut tries = 0;
+    let store = loop {
+        match Store::open(dir.path(), &StoreOptions::default()) {
+            Ok(store) => break store,
+            Err(e) if tries < 50 && e.to_string().contains("lock") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopen failed: {e}"),
+        }
+    };
     let hub = SledHubStore::open(&store).unwrap();
     assert_eq!(hub.pending("p-1").await.unwrap(), Some(p));
     assert_eq!(hub.master_version().await.unwrap(), 9);
