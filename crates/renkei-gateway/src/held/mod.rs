@@ -178,7 +178,8 @@ impl Tenant {
         Ok(())
     }
 
-    /// The held inquiry to store for a permit the provider will not answer automatically.
+    /// The held inquiry to store for a permit the provider will not answer automatically,
+    /// as the exchange core builds it, with this tenant's held expiry.
     pub(crate) fn new_held(
         &self,
         master: &MasterData,
@@ -188,34 +189,15 @@ impl Tenant {
         flag: Option<&Flag>,
         received_at_ms: i64,
     ) -> HeldInquiry {
-        let legal_basis = master
-            .check(
-                &permit.inquirer,
-                &permit.provider,
-                &permit.procedure,
-                permit.item,
-            )
-            .map(|e| e.legal_basis.clone())
-            .unwrap_or_default();
-        HeldInquiry {
-            permit_id: permit.permit_id.clone(),
-            inquiry_id: permit.inquiry_id.clone(),
-            inquirer: permit.inquirer.clone(),
-            inquirer_name: master.name_of(&permit.inquirer),
-            procedure: permit.procedure.clone(),
-            item: permit.item,
-            legal_basis,
-            unified_address_number: uan.to_owned(),
+        renkei_exchange::provider::new_held(
+            master,
+            permit,
+            uan,
+            cause,
+            flag,
             received_at_ms,
-            expires_at_ms: renkei_exchange::expiry::held_expires_at(
-                received_at_ms,
-                (self.held_policy.expiry_secs * 1000) as i64,
-            ),
-            state: HeldState::Waiting as i32,
-            cause: cause as i32,
-            flag_reason: flag.map(|f| f.reason).unwrap_or_default(),
-            ..Default::default()
-        }
+            (self.held_policy.expiry_secs * 1000) as i64,
+        )
     }
 }
 
