@@ -31,7 +31,10 @@ async fn passwords_tokens_and_held_answers_stay_out_of_logs_storage_and_the_hub(
     let capture = Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "trace,{}",
+            renkei_gateway::SLED_LOG_CAP
+        )))
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();

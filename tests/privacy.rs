@@ -28,7 +28,10 @@ async fn my_numbers_reach_neither_logs_nor_storage() {
     let capture = Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "trace,{}",
+            renkei_gateway::SLED_LOG_CAP
+        )))
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();

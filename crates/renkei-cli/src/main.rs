@@ -136,7 +136,8 @@ enum CertsCommand {
 
 fn init_logging_with(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive(cap_sled());
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -145,6 +146,13 @@ fn init_logging_with(default: &str, format: LogFormat) {
         LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => fmt.json().with_ansi(false).init(),
     }
+}
+
+fn cap_sled() -> tracing_subscriber::filter::Directive {
+    // A constant that parses; a failure here is a typo in renkei-store, caught by every test.
+    renkei_gateway::SLED_LOG_CAP
+        .parse()
+        .expect("SLED_LOG_CAP is a valid directive")
 }
 
 /// Listens for SIGINT/SIGTERM from now on; resolves (and logs) on the first.

@@ -40,6 +40,7 @@ pub use config::{
 };
 pub use error::GatewayError;
 pub use master::Installed;
+pub use renkei_store::SLED_LOG_CAP;
 
 use crate::master::MasterCell;
 use crate::tenant::Tenant;

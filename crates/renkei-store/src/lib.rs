@@ -24,6 +24,16 @@ pub mod registry;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+/// A log filter directive every process that opens a sled store must add.
+///
+/// sled emits TRACE events from crossbeam-epoch deferred closures, and those can run
+/// while a thread's thread-locals are being destroyed. tracing-subscriber's fmt layer
+/// then touches its own, already destroyed, thread-local buffer, panics inside a TLS
+/// destructor, and the process aborts (seen in CI at the exit of the group-commit thread).
+/// sled's TRACE events are page-cache bookkeeping of no use to an operator, so they are
+/// capped at DEBUG even when `RUST_LOG=trace`.
+pub const SLED_LOG_CAP: &str = "sled=debug";
+
 use std::path::Path;
 use std::sync::Arc;
 
