@@ -9,6 +9,8 @@ pub enum CoreError {
     InvalidAgencyCode { value: String, reason: String },
     #[error("my number is invalid: {reason}")]
     InvalidMyNumber { reason: &'static str },
+    #[error("resident record code is invalid: {reason}")]
+    InvalidResidentRecordCode { reason: &'static str },
     #[error("unified address number {value:?} is invalid: {reason}")]
     InvalidUnifiedAddressNumber { value: String, reason: &'static str },
     #[error("procedure code {value:?} is invalid: {reason}")]
@@ -23,6 +25,7 @@ impl CoreError {
         match self {
             CoreError::InvalidAgencyCode { .. } => "agency_code",
             CoreError::InvalidMyNumber { .. } => "my_number",
+            CoreError::InvalidResidentRecordCode { .. } => "resident_record_code",
             CoreError::InvalidUnifiedAddressNumber { .. } => "unified_address_number",
             CoreError::InvalidProcedure { .. } => "procedure",
             CoreError::InvalidItem { .. } => "item",
