@@ -335,6 +335,72 @@ fn a_large_utf8_file_is_streamed_and_a_stray_shift_jis_row_fails_alone() {
     assert!(r.errors[0].reason.contains("UTF-8"));
 }
 
+/// A Shift_JIS file larger than the decoder's 1 MiB buffer, read from disk (so through the
+/// streaming decoder, whole and person by person): every row's line is right across the
+/// buffer boundaries, the rows with an invalid byte or a bad date are reported at their
+/// lines, and every good row is kept.
+#[test]
+fn a_large_shift_jis_ledger_is_streamed_and_its_bad_rows_are_reported_where_they_are() {
+    let mut bytes = encode_shift_jis(&format!("{HEADER}\n")).unwrap();
+    let (mut n, mut line) = (0u64, 1u64);
+    let mut bad_lines = Vec::new();
+    while bytes.len() < 2_500_000 {
+        n += 1;
+        line += 1;
+        let uan = (1_000 + n).to_string();
+        if n % 4000 == 0 {
+            // An invalid double byte (0x85 0x40) in 氏名.
+            let mut bad = encode_shift_jis(&format!("A{n},{uan},")).unwrap();
+            bad.extend_from_slice(b"\x85\x40");
+            bad.extend_from_slice(
+                &encode_shift_jis(",タナカ,2019-05-05,2,MR,1,2021-03-01,0,,,,0,\n").unwrap(),
+            );
+            bytes.extend_from_slice(&bad);
+            bad_lines.push((line, "氏名"));
+        } else if n % 4000 == 2000 {
+            let r = row(&uan, "MR", "1", "2023-02-30", "0");
+            bytes.extend_from_slice(&encode_shift_jis(&format!("{r}\n")).unwrap());
+            bad_lines.push((line, "接種日"));
+        } else {
+            let r = row(&uan, "MR", "1", "2021-03-01", "0");
+            bytes.extend_from_slice(&encode_shift_jis(&format!("{r}\n")).unwrap());
+        }
+    }
+    assert!(bad_lines.len() >= 6, "{bad_lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sjis.csv");
+    std::fs::write(&path, &bytes).unwrap();
+    let good = n - bad_lines.len() as u64;
+    let found = |errors: &[renkei_vaccination::RowError]| -> Vec<(u64, String)> {
+        errors
+            .iter()
+            .map(|e| (e.line, e.column.clone().unwrap_or_default()))
+            .collect()
+    };
+    let want: Vec<(u64, String)> = bad_lines
+        .iter()
+        .map(|(l, c)| (*l, (*c).to_owned()))
+        .collect();
+
+    let r = read_ledger(&path, &opts()).unwrap();
+    assert_eq!(r.encoding, Some(TextEncoding::ShiftJis));
+    assert_eq!(r.master.persons.len() as u64, good);
+    assert_eq!(found(&r.errors), want);
+    let p = r.master.persons.get("1001").unwrap();
+    assert_eq!(p.info.name, "佐藤　蓮");
+
+    let mut streamed = 0u64;
+    let s = renkei_vaccination::ledger::stream_ledger(&path, &opts(), |_, p| {
+        assert_eq!(p.info.name_kana, "サトウ　レン");
+        streamed += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(streamed, good);
+    assert_eq!(s.rows, n);
+    assert_eq!(found(&s.errors), want);
+}
+
 fn generated(n: u64, anomalies: bool) -> (Vec<u8>, renkei_vaccination::generate::GenSummary) {
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let o = GenOptions {

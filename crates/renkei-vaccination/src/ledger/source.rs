@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::ReadOptions;
 use crate::VaccinationError;
-use crate::text::{TextEncoding, read_text};
+use crate::text::TextEncoding;
 
 /// Opens a ledger file as UTF-8 bytes (BOM skipped, Shift_JIS decoded), with the
 /// encoding it was read as.
@@ -28,8 +28,18 @@ pub(super) fn open_ledger(
         e => e,
     };
     if enc == TextEncoding::ShiftJis {
-        let (text, enc) = read_text(path, enc)?;
-        Ok((Box::new(std::io::Cursor::new(text)), enc))
+        // Decoded as it is read, a buffer at a time: a city's Shift_JIS export is as large
+        // as its UTF-8 one, and holding it whole (raw and decoded) cost twice its size.
+        // Invalid bytes become U+FFFD, which the row reader reports with the row's line.
+        let f = std::fs::File::open(path).map_err(|e| VaccinationError::io(path, e))?;
+        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding_rs::SHIFT_JIS))
+            .build_with_buffer(f, vec![0u8; 1 << 20])
+            .map_err(|e| VaccinationError::io(path, e))?;
+        Ok((
+            Box::new(std::io::BufReader::with_capacity(1 << 20, decoded)),
+            enc,
+        ))
     } else {
         let f = std::fs::File::open(path).map_err(|e| VaccinationError::io(path, e))?;
         let mut r = std::io::BufReader::with_capacity(1 << 20, f);
